@@ -1,0 +1,3 @@
+//! `confsync`, the operator CLI.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Atlassian OAuth 2.0 (3LO).

@@ -1,0 +1,2 @@
+//! A faithful simulator of auth.atlassian.com, api.atlassian.com and the
+//! AINexLayer indexer, for tests, the demo and benchmarks.

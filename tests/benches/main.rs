@@ -1,0 +1,27 @@
+//! `make bench`: every figure of DESIGN.md section 8 measured and printed
+//! beside its target, and written to `target/bench/results.json`.
+//!
+//! Each section is a module with `fn run(report: &mut Report)`; sections run in
+//! order and never share state.
+
+#![allow(clippy::print_stdout)]
+
+mod report;
+
+use report::Report;
+
+fn main() -> anyhow::Result<()> {
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let mut report = Report::default();
+    let sections: &[(&str, fn(&mut Report) -> anyhow::Result<()>)] = &[];
+    for (name, run) in sections {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        println!("== {name}");
+        run(&mut report)?;
+    }
+    report.print();
+    report.write("target/bench/results.json")?;
+    Ok(())
+}
