@@ -10,10 +10,13 @@ mod report;
 
 use report::Report;
 
+/// One bench section: measures and records its rows.
+type Section = fn(&mut Report) -> anyhow::Result<()>;
+
 fn main() -> anyhow::Result<()> {
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut report = Report::default();
-    let sections: &[(&str, fn(&mut Report) -> anyhow::Result<()>)] = &[];
+    let sections: &[(&str, Section)] = &[];
     for (name, run) in sections {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;

@@ -1,3 +1,7 @@
-//! The AINexLayer indexer client (batched HTTP pushes) and the JSONL sink used
-//! for local runs. The only crate that talks to the indexer. Filled by the
-//! indexer-push issue; nothing here yet.
+//! The AINexLayer indexer client (batched HTTP pushes) and the JSONL sink for
+//! local runs. The only crate that talks to the indexer.
+//!
+//! The client arrives with the indexer-push issue; today the crate holds the
+//! metric families it will feed.
+
+pub mod metrics;

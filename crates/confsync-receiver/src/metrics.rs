@@ -1,0 +1,28 @@
+//! The receiver's metric families, registered once at start-up.
+
+use confsync_store::metrics::StoreMetrics;
+use prometheus::{IntCounterVec, Opts, Registry};
+
+#[derive(Debug, Clone)]
+pub struct ReceiverMetrics {
+    pub store: StoreMetrics,
+    /// `confsync_connect_total{outcome}`: connect-flow results by stable error code (or `connected`).
+    pub connect: IntCounterVec,
+}
+
+impl ReceiverMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let connect = IntCounterVec::new(
+            Opts::new(
+                "connect_total",
+                "OAuth connect-flow outcomes, by stable outcome code",
+            ),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(connect.clone()))?;
+        Ok(Self {
+            store: StoreMetrics::register(registry)?,
+            connect,
+        })
+    }
+}
