@@ -352,9 +352,7 @@ fn sanitize_language(language: &str) -> Option<String> {
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
-    value
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 impl Converter<'_> {
@@ -495,10 +493,10 @@ impl Converter<'_> {
                 self.w.paragraph_break();
                 Kind::Block { paragraph: true }
             }
-            "section" | "article" | "aside" | "header" | "footer" | "nav" | "main"
-            | "figure" | "figcaption" | "address" | "center" | "details" | "summary" | "dl"
-            | "dt" | "dd" | "form" | "fieldset" | "legend" | "ac:layout"
-            | "ac:layout-section" | "ac:layout-cell" => {
+            "section" | "article" | "aside" | "header" | "footer" | "nav" | "main" | "figure"
+            | "figcaption" | "address" | "center" | "details" | "summary" | "dl" | "dt" | "dd"
+            | "form" | "fieldset" | "legend" | "ac:layout" | "ac:layout-section"
+            | "ac:layout-cell" => {
                 self.w.block_break();
                 Kind::Block { paragraph: false }
             }
@@ -540,12 +538,15 @@ impl Converter<'_> {
             "li" => self.open_item(None),
             "ac:task" => Kind::Task { complete: false },
             "ac:task-status" => self.capture_kind(CaptureKind::TaskStatus),
-            "ac:task-id" | "ac:task-uuid" | "ac:placeholder" | "script" | "style"
-            | "template" | "head" | "colgroup" => Kind::Skip,
+            "ac:task-id" | "ac:task-uuid" | "ac:placeholder" | "script" | "style" | "template"
+            | "head" | "colgroup" => Kind::Skip,
             "ac:task-body" => {
-                let complete = self.frames.iter().rev().take(2).any(|f| {
-                    matches!(f.kind, Kind::Task { complete: true })
-                });
+                let complete = self
+                    .frames
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .any(|f| matches!(f.kind, Kind::Task { complete: true }));
                 self.open_item(Some(complete))
             }
             "table" => {
@@ -718,7 +719,15 @@ impl Converter<'_> {
             }
             "ac:adf-attribute" => {
                 let is_panel_type = tag.attr("key").as_deref() == Some("panel-type");
-                if is_panel_type && matches!(self.frames.last(), Some(Frame { kind: Kind::AdfNode { .. }, .. })) {
+                if is_panel_type
+                    && matches!(
+                        self.frames.last(),
+                        Some(Frame {
+                            kind: Kind::AdfNode { .. },
+                            ..
+                        })
+                    )
+                {
                     self.capture_kind(CaptureKind::PanelType)
                 } else {
                     Kind::Skip
@@ -726,9 +735,12 @@ impl Converter<'_> {
             }
             "ac:adf-content" => self.open_adf_content(),
             "ac:adf-fallback" => {
-                let rendered = self.frames.iter().rev().take(2).any(|f| {
-                    matches!(f.kind, Kind::AdfExtension { content: true })
-                });
+                let rendered = self
+                    .frames
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .any(|f| matches!(f.kind, Kind::AdfExtension { content: true }));
                 if rendered {
                     Kind::Skip
                 } else {
@@ -738,7 +750,13 @@ impl Converter<'_> {
             }
             "ac:caption" => {
                 // An image caption is text for the image, not for the page.
-                if matches!(self.frames.last(), Some(Frame { kind: Kind::AcImage(_), .. })) {
+                if matches!(
+                    self.frames.last(),
+                    Some(Frame {
+                        kind: Kind::AcImage(_),
+                        ..
+                    })
+                ) {
                     self.capture_kind(CaptureKind::ImageCaption)
                 } else {
                     self.w.block_break();
@@ -895,7 +913,11 @@ impl Converter<'_> {
         }
         let panel = match self.frames.last_mut() {
             Some(Frame {
-                kind: Kind::AdfNode { panel: true, panel_type },
+                kind:
+                    Kind::AdfNode {
+                        panel: true,
+                        panel_type,
+                    },
                 ..
             }) => Some(panel_type.take()),
             _ => None,
@@ -1237,7 +1259,9 @@ impl Converter<'_> {
                 }
             }
             MacroKind::Panel | MacroKind::Quote | MacroKind::Expand => {
-                if !m.header_done && let Some(title) = &m.title {
+                if !m.header_done
+                    && let Some(title) = &m.title
+                {
                     self.w.block_break();
                     self.w.label(title);
                     self.w.block_break();

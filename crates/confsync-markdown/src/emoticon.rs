@@ -28,7 +28,11 @@ const LEGACY: &[(&str, &str)] = &[
 
 /// The text for one emoticon: its emoji when Confluence gives one, else the
 /// emoji of a legacy name, else its `:shortname:`.
-pub(crate) fn render(name: Option<&str>, shortname: Option<&str>, fallback: Option<&str>) -> Option<String> {
+pub(crate) fn render(
+    name: Option<&str>,
+    shortname: Option<&str>,
+    fallback: Option<&str>,
+) -> Option<String> {
     // The fallback is the emoji itself for standard emoji, a `:shortname:` otherwise.
     if let Some(fallback) = fallback.filter(|f| !f.is_empty() && !f.is_ascii()) {
         return Some(fallback.to_owned());
@@ -52,9 +56,18 @@ mod tests {
 
     #[test]
     fn emoji_fallback_then_legacy_name_then_shortname() {
-        assert_eq!(render(Some("blue-star"), Some(":white_check_mark:"), Some("✅")).as_deref(), Some("✅"));
-        assert_eq!(render(Some("tick"), Some(":check_mark:"), Some(":check_mark:")).as_deref(), Some("✅"));
-        assert_eq!(render(Some("blue-star"), Some(":copy:"), Some(":copy:")).as_deref(), Some(":copy:"));
+        assert_eq!(
+            render(Some("blue-star"), Some(":white_check_mark:"), Some("✅")).as_deref(),
+            Some("✅")
+        );
+        assert_eq!(
+            render(Some("tick"), Some(":check_mark:"), Some(":check_mark:")).as_deref(),
+            Some("✅")
+        );
+        assert_eq!(
+            render(Some("blue-star"), Some(":copy:"), Some(":copy:")).as_deref(),
+            Some(":copy:")
+        );
         assert_eq!(render(None, None, None), None);
     }
 }

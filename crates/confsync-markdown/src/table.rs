@@ -105,7 +105,11 @@ impl Table {
         self.in_caption = false;
         self.end_row();
         let caption = std::mem::take(&mut self.caption);
-        if self.rows.iter().all(|r| r.cells.iter().all(|c| c.text.is_empty())) {
+        if self
+            .rows
+            .iter()
+            .all(|r| r.cells.iter().all(|c| c.text.is_empty()))
+        {
             return (caption, Vec::new());
         }
 
@@ -116,13 +120,14 @@ impl Table {
         for row in self.rows {
             let mut out: Vec<String> = Vec::new();
             let mut column = 0;
-            let skip_carried = |out: &mut Vec<String>, column: &mut usize, carry: &mut Vec<usize>| {
-                while *column < carry.len() && carry[*column] > 0 && *column < MAX_COLUMNS {
-                    carry[*column] -= 1;
-                    out.push(String::new());
-                    *column += 1;
-                }
-            };
+            let skip_carried =
+                |out: &mut Vec<String>, column: &mut usize, carry: &mut Vec<usize>| {
+                    while *column < carry.len() && carry[*column] > 0 && *column < MAX_COLUMNS {
+                        carry[*column] -= 1;
+                        out.push(String::new());
+                        *column += 1;
+                    }
+                };
             for cell in row.cells {
                 skip_carried(&mut out, &mut column, &mut carry);
                 if column >= MAX_COLUMNS {

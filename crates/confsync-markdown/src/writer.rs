@@ -53,6 +53,8 @@ struct Line {
     after_bracket: bool,
     /// An admonition label was written and the next paragraph joins it.
     label_glue: bool,
+    /// The line holds only prefixes ending in a task checkbox (`- [ ] `).
+    after_checkbox: bool,
 }
 
 impl Line {
@@ -64,6 +66,7 @@ impl Line {
             at_line_start: false,
             after_bracket: false,
             label_glue: false,
+            after_checkbox: false,
         }
     }
 }
@@ -336,14 +339,33 @@ impl Writer {
     }
 
     fn write_prefixes(&mut self) {
-        for c in &mut self.containers {
+        let mut checkbox = false;
+        let count = self.containers.len();
+        for index in 0..count {
+            let Some(c) = self.containers.get_mut(index) else {
+                break;
+            };
             if c.used {
                 self.out.push_str(&c.rest);
-            } else {
-                self.out.push_str(&c.first);
-                c.used = true;
+                checkbox = false;
+                continue;
+            }
+            self.out.push_str(&c.first);
+            c.used = true;
+            checkbox = c.first.ends_with("] ");
+            if checkbox && index + 1 < count {
+                // A task checkbox belongs to a paragraph: a quote or list
+                // that opens the task goes on the next line.
+                let trimmed = self.out.trim_end_matches(' ').len();
+                self.out.truncate(trimmed);
+                self.out.push('\n');
+                for outer in &self.containers[..=index] {
+                    self.out.push_str(&outer.rest);
+                }
+                checkbox = false;
             }
         }
+        self.line.after_checkbox = checkbox;
         self.line.at_line_start = true;
         self.line.has_content = false;
         self.line.after_bracket = false;
@@ -490,7 +512,9 @@ impl Writer {
 
     fn fence_code_span(&mut self, start: usize) {
         let buf = self.buf();
-        let content = buf.get(start..).unwrap_or("");
+        let Some(content) = buf.get(start..) else {
+            return;
+        };
         let fence = "`".repeat(longest_run(content, b'`') + 1);
         let pad = if content.starts_with('`') || content.ends_with('`') {
             " "
@@ -567,7 +591,7 @@ impl Writer {
         let raw = self.code > 0;
         let in_cell = self.table.is_some();
         let in_link = self.link > 0;
-        let line_start = self.line.at_line_start && self.flow() == Flow::Block;
+        let line_start = self.line.at_line_start && self.table.is_none();
         let after_bracket = self.line.after_bracket;
         self.line.at_line_start = false;
         self.line.after_bracket = false;
@@ -716,7 +740,7 @@ impl Writer {
         match self.flow() {
             Flow::Block => {
                 self.block_break();
-                self.begin_line();
+                self.begin_block_line();
                 let fence = "`".repeat(longest_run(body, b'`').max(2) + 1);
                 self.out.push_str(&fence);
                 if let Some(language) = language {
@@ -756,11 +780,24 @@ impl Writer {
         }
     }
 
+    /// Starts the first line of a block construct (fence, table, rule). A
+    /// task checkbox belongs to a paragraph, so such a block starts on the
+    /// line after it.
+    fn begin_block_line(&mut self) {
+        self.begin_line();
+        if self.line.after_checkbox {
+            let trimmed = self.out.trim_end_matches(' ').len();
+            self.out.truncate(trimmed);
+            self.out.push('\n');
+            self.write_prefixes();
+        }
+    }
+
     /// A thematic break.
     pub(crate) fn rule(&mut self) {
         if self.flow() == Flow::Block {
             self.block_break();
-            self.begin_line();
+            self.begin_block_line();
             self.out.push_str("---");
             self.line.has_content = true;
             self.line.at_line_start = false;
@@ -829,8 +866,28 @@ impl Writer {
         self.line = Line::fresh();
     }
 
+    /// Ends every started span in the cell being left: marks are closed and
+    /// code is fenced here, and all of them reopen in the next cell if they
+    /// are still open there (misnested input).
     fn close_cell_marks(&mut self) {
-        self.close_marks();
+        if self.table.is_none() {
+            return;
+        }
+        for index in (0..self.inline.len()).rev() {
+            let Some(entry) = self.inline.get_mut(index) else {
+                continue;
+            };
+            if !entry.started {
+                continue;
+            }
+            entry.started = false;
+            let (kind, close, start) = (entry.kind, entry.close, entry.start);
+            match kind {
+                SpanKind::Mark => self.buf().push_str(close),
+                SpanKind::Code => self.fence_code_span(start),
+                SpanKind::Link | SpanKind::Prefix { .. } => {}
+            }
+        }
     }
 
     pub(crate) fn end_table(&mut self) {
@@ -848,7 +905,7 @@ impl Writer {
             return;
         }
         self.block_break();
-        self.begin_line();
+        self.begin_block_line();
         for (n, line) in lines.iter().enumerate() {
             if n > 0 {
                 self.out.push('\n');
@@ -892,7 +949,10 @@ fn escape_line_start(buf: &mut String, word: &str) -> usize {
         Some(b'0'..=b'9') => {
             let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
             // `1.` or `1)` ending the word would open an ordered list.
-            if digits <= 9 && digits + 1 == bytes.len() && matches!(bytes.get(digits), Some(b'.' | b')')) {
+            if digits <= 9
+                && digits + 1 == bytes.len()
+                && matches!(bytes.get(digits), Some(b'.' | b')'))
+            {
                 buf.push_str(word.get(..digits).unwrap_or(""));
                 buf.push('\\');
                 return digits;

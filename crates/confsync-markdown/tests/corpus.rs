@@ -30,7 +30,11 @@ fn bodies() -> Vec<(String, String)> {
 
 #[test]
 fn the_corpus_is_complete() {
-    assert_eq!(bodies().len(), 80, "expected the 80 bodies listed in SOURCES.md");
+    assert_eq!(
+        bodies().len(),
+        80,
+        "expected the 80 bodies listed in SOURCES.md"
+    );
 }
 
 #[test]
@@ -45,7 +49,10 @@ fn no_body_leaks_markup() {
     for (name, body) in bodies() {
         let markdown = to_markdown(&body, &NoLookup);
         let leaks = support::leaks(&markdown);
-        assert!(leaks.is_empty(), "{name}: raw HTML in the output: {leaks:?}");
+        assert!(
+            leaks.is_empty(),
+            "{name}: raw HTML in the output: {leaks:?}"
+        );
     }
 }
 

@@ -73,8 +73,31 @@ const HIDDEN: &[&str] = &[
 
 /// Formatting elements that do not separate words.
 const INLINE: &[&str] = &[
-    "strong", "b", "em", "i", "u", "ins", "s", "del", "strike", "code", "tt", "kbd", "samp",
-    "var", "span", "font", "small", "big", "mark", "abbr", "cite", "dfn", "q", "bdi", "bdo",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "ins",
+    "s",
+    "del",
+    "strike",
+    "code",
+    "tt",
+    "kbd",
+    "samp",
+    "var",
+    "span",
+    "font",
+    "small",
+    "big",
+    "mark",
+    "abbr",
+    "cite",
+    "dfn",
+    "q",
+    "bdi",
+    "bdo",
     "ac:inline-comment-marker",
 ];
 
@@ -174,7 +197,10 @@ pub fn missing_word(storage: &str, markdown: &str) -> Option<String> {
     let rendered = rendered_alnum(markdown);
     let mut cursor = 0;
     for (index, word) in visible_words(storage).iter().enumerate() {
-        match rendered.get(cursor..).and_then(|rest| rest.find(word.as_str())) {
+        match rendered
+            .get(cursor..)
+            .and_then(|rest| rest.find(word.as_str()))
+        {
             Some(at) => cursor += at + word.len(),
             None => {
                 return Some(format!(
