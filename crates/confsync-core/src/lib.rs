@@ -10,6 +10,7 @@ pub mod document;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod retry_after;
 
 pub use error::ErrorClass;
 pub use ids::{

@@ -6,7 +6,8 @@ use prometheus::{IntCounterVec, Opts, Registry};
 #[derive(Debug, Clone)]
 pub struct ReceiverMetrics {
     pub store: StoreMetrics,
-    /// `confsync_connect_total{outcome}`: connect-flow results by stable error code (or `connected`).
+    /// `confsync_connect_total{stage,outcome}`: `stage` is `add` or `callback`;
+    /// `outcome` is `started`, `connected` or a stable error code.
     pub connect: IntCounterVec,
 }
 

@@ -1,9 +1,11 @@
-//! Small pieces of wiring both servers share: the store from the settings and
-//! the readiness check that pings it.
+//! Small pieces of wiring both servers share: the store, the vault and the
+//! OAuth client from the settings, and the readiness check that pings Redis.
 
 use std::sync::Arc;
 
-use confsync_store::{Store, StoreConfig, StoreError};
+use confsync_oauth::{AtlassianOAuth, OAuthConfig, OAuthError};
+use confsync_store::crypto::Keyring;
+use confsync_store::{Store, StoreConfig, StoreError, Vault};
 
 use crate::ops::ReadinessCheck;
 use crate::settings::Settings;
@@ -28,4 +30,43 @@ pub fn redis_readiness(store: Store) -> ReadinessCheck {
         let store = store.clone();
         Box::pin(async move { store.ping().await.map_err(|e| e.to_string()) })
     })
+}
+
+/// The token vault: the configured key (and the previous one during a
+/// rotation), or, in dev without a key, a generated key shared through Redis
+/// with a loud warning. Production never gets here without a key: settings
+/// validation refuses to start.
+pub async fn open_vault(settings: &Settings, store: Store) -> Result<Vault, StoreError> {
+    let security = &settings.security;
+    match &security.token_encryption_key {
+        Some(key) => Ok(Vault::new(
+            store,
+            Keyring::new(key, security.previous_token_encryption_key.as_ref()),
+        )),
+        None => {
+            tracing::warn!(
+                "TOKEN_ENCRYPTION_KEY is not set: using a generated dev key kept in Redis beside the tokens; \
+                 tokens are NOT protected at rest. Set TOKEN_ENCRYPTION_KEY (32 random bytes, base64) for any real use"
+            );
+            Vault::with_shared_dev_key(store).await
+        }
+    }
+}
+
+/// The OAuth client, when Atlassian credentials are configured.
+pub fn oauth_client(settings: &Settings) -> Result<Option<AtlassianOAuth>, OAuthError> {
+    let atlassian = &settings.atlassian;
+    if !atlassian.has_credentials() {
+        return Ok(None);
+    }
+    AtlassianOAuth::new(&OAuthConfig {
+        client_id: atlassian.client_id.clone(),
+        client_secret: atlassian.client_secret.clone(),
+        redirect_uri: atlassian.redirect_uri.clone(),
+        auth_url: atlassian.auth_url.clone(),
+        api_url: atlassian.api_url.clone(),
+        scopes: atlassian.scopes.clone(),
+        request_timeout: atlassian.request_timeout(),
+    })
+    .map(Some)
 }

@@ -12,13 +12,20 @@ pub enum StoreError {
     Corrupt { what: &'static str, reason: String },
     #[error("invalid redis configuration: {0}")]
     Config(String),
+    /// A token could not be sealed or opened (wrong key, tampering, junk).
+    #[error("token vault: {0}")]
+    Crypto(&'static str),
+    #[error("job queue: {0}")]
+    Queue(String),
 }
 
 impl Classify for StoreError {
     fn class(&self) -> ErrorClass {
         match self {
-            StoreError::Redis(_) => ErrorClass::transient(),
+            StoreError::Redis(_) | StoreError::Queue(_) => ErrorClass::transient(),
             StoreError::Corrupt { .. } | StoreError::Config(_) => ErrorClass::Permanent,
+            // The grant's tokens cannot be read back: only a new consent helps.
+            StoreError::Crypto(_) => ErrorClass::NeedsReauth,
         }
     }
 }

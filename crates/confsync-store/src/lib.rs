@@ -1,13 +1,20 @@
 //! All of confsync's state in Redis: OAuth states, grants with their tokens
 //! encrypted, sites and their crawl state, locks, the fleet points budget,
-//! dead letters, and the apalis job queues' connection.
+//! dead letters, and the sync job queue.
 //!
 //! The only crate that talks to Redis. It knows nothing about HTTP, Atlassian
 //! or the indexer; every key it writes starts with the configured prefix.
 
 mod connection;
+pub mod crypto;
 mod error;
+pub mod grants;
 pub mod metrics;
+pub mod oauth_state;
+pub mod queue;
 
 pub use connection::{Store, StoreConfig};
 pub use error::StoreError;
+pub use grants::{Grant, GrantStatus, NewConnection, SiteInfo, StoredConnection, Tokens, Vault};
+pub use oauth_state::{PendingConnect, StateLookup};
+pub use queue::SyncQueue;
