@@ -6,6 +6,8 @@
 //! reads outside what callers pass in). Everything here is plain data and pure
 //! functions, so every other crate can depend on it without pulling a runtime.
 
+pub mod build;
+pub mod content;
 pub mod document;
 pub mod error;
 pub mod ids;
