@@ -6,6 +6,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod converter;
 mod report;
 
 use report::Report;
@@ -16,7 +17,7 @@ type Section = fn(&mut Report) -> anyhow::Result<()>;
 fn main() -> anyhow::Result<()> {
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut report = Report::default();
-    let sections: &[(&str, Section)] = &[];
+    let sections: &[(&str, Section)] = &[("converter", converter::run)];
     for (name, run) in sections {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
