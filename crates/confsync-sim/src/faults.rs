@@ -238,10 +238,10 @@ fn matches(rule: &FaultRule, facts: &RequestFacts<'_>) -> bool {
     {
         return false;
     }
-    if let FaultKind::GatewayTimeoutOverLimit { limit_above } = rule.fault {
-        if facts.limit.is_none_or(|l| l <= limit_above) {
-            return false;
-        }
+    if let FaultKind::GatewayTimeoutOverLimit { limit_above } = rule.fault
+        && facts.limit.is_none_or(|l| l <= limit_above)
+    {
+        return false;
     }
     glob(&rule.path, facts.path)
 }
@@ -253,7 +253,10 @@ fn fires(state: &mut FaultState) -> bool {
         return false;
     }
     let nth = state.matched - u64::from(rule.skip);
-    if rule.every.is_some_and(|k| nth % u64::from(k.max(1)) != 0) {
+    if rule
+        .every
+        .is_some_and(|k| !nth.is_multiple_of(u64::from(k.max(1))))
+    {
         return false;
     }
     if rule.times.is_some_and(|t| state.fired >= u64::from(t)) {

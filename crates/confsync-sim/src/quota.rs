@@ -163,11 +163,11 @@ impl Quota {
             let secs = self.secs_to_reset(now);
             return self.deny(LimitReason::Global, secs, site, now);
         }
-        if let (Some(limit), Some(site_index)) = (self.tenant_limit, site) {
-            if self.tenant_used.get(&site_index).copied().unwrap_or(0) >= limit {
-                let secs = self.secs_to_reset(now);
-                return self.deny(LimitReason::Tenant, secs, site, now);
-            }
+        if let (Some(limit), Some(site_index)) = (self.tenant_limit, site)
+            && self.tenant_used.get(&site_index).copied().unwrap_or(0) >= limit
+        {
+            let secs = self.secs_to_reset(now);
+            return self.deny(LimitReason::Tenant, secs, site, now);
         }
         Admission::Allowed
     }

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -31,7 +31,7 @@ use crate::site::{ContentType, Resolution, Status};
 use crate::state::Shared;
 
 type S = State<Arc<Shared>>;
-type Answer = Result<Response, Response>;
+type Answer = Result<Response, Fail>;
 
 /// Bodies can carry explicit page bodies of several megabytes.
 const MAX_CONTROL_BODY: usize = 64 * 1024 * 1024;
@@ -98,11 +98,27 @@ fn ok(value: impl serde::Serialize) -> Answer {
     ))
 }
 
-fn fail(status: StatusCode, message: &str) -> Response {
-    json_response(status, &json!({"error": message}))
+/// A control-API error: `{"error": message}` with a 4xx status.
+#[derive(Debug)]
+pub(crate) struct Fail {
+    status: StatusCode,
+    message: String,
 }
 
-fn sim_error(error: SimError) -> Response {
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        json_response(self.status, &json!({"error": self.message}))
+    }
+}
+
+fn fail(status: StatusCode, message: &str) -> Fail {
+    Fail {
+        status,
+        message: message.to_owned(),
+    }
+}
+
+fn sim_error(error: SimError) -> Fail {
     let status = match error {
         SimError::NotFound(_) => StatusCode::NOT_FOUND,
         SimError::Invalid(_) | SimError::Config(_) => StatusCode::BAD_REQUEST,
@@ -112,7 +128,7 @@ fn sim_error(error: SimError) -> Response {
 }
 
 /// Parses a JSON body; an empty body reads as `{}`.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Fail> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

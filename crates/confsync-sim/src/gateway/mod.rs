@@ -206,7 +206,7 @@ async fn gateway(
         Err(rejected) => {
             meter.flagged = rejected.flagged;
             sleep_base_latency(&shared).await;
-            rejected.response
+            *rejected.response
         }
         Ok(admitted) => {
             meter.flagged = admitted.flagged;
@@ -237,14 +237,14 @@ struct Admitted {
 
 /// A request refused before reaching the endpoint.
 struct Rejected {
-    response: Response,
+    response: Box<Response>,
     flagged: bool,
 }
 
 impl From<Response> for Rejected {
     fn from(response: Response) -> Self {
         Rejected {
-            response,
+            response: Box::new(response),
             flagged: false,
         }
     }
@@ -348,7 +348,10 @@ fn admit(
         } => {
             let mut response = respond::rate_limited(reason, Some(retry_after_secs));
             add_quota_headers(&mut response, &quota.headers(Some(site), now));
-            Err(Rejected { response, flagged })
+            Err(Rejected {
+                response: Box::new(response),
+                flagged,
+            })
         }
     }
 }

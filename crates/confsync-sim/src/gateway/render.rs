@@ -144,7 +144,7 @@ fn version_message(seed: u64, id: u64, version: u32) -> &'static str {
         "Added details",
         "msg",
     ];
-    if version > 1 && hash(seed, &[0x3E55, id, u64::from(version)]) % 4 == 0 {
+    if version > 1 && hash(seed, &[0x3E55, id, u64::from(version)]).is_multiple_of(4) {
         MESSAGES[(hash(seed, &[id]) % MESSAGES.len() as u64) as usize]
     } else {
         ""

@@ -219,17 +219,15 @@ impl IndexerState {
             }
         };
         let hash = hex::encode(Sha256::digest(batch.to_string()));
-        if let Some(key) = key {
-            if let Some(stored) = self.idempotency.get(key) {
-                if stored.hash == hash {
-                    self.stats.duplicates += 1;
-                    return stored.answer.clone();
-                }
-                return Answer::new(
-                    422,
-                    json!({"error": "idempotency_key_reused", "message": "this Idempotency-Key was used with a different body"}),
-                );
+        if let Some(stored) = key.and_then(|k| self.idempotency.get(k)) {
+            if stored.hash == hash {
+                self.stats.duplicates += 1;
+                return stored.answer.clone();
             }
+            return Answer::new(
+                422,
+                json!({"error": "idempotency_key_reused", "message": "this Idempotency-Key was used with a different body"}),
+            );
         }
         let answer = self.apply(&batch, now);
         match key {

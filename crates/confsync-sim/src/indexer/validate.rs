@@ -157,10 +157,10 @@ impl<'a> Item<'a> {
     }
 
     fn timestamp(&mut self, field: &str) {
-        if let Some(value) = self.string(field) {
-            if chrono::DateTime::parse_from_rfc3339(value).is_err() {
-                self.problem(field, "must be an RFC 3339 timestamp");
-            }
+        if let Some(value) = self.string(field)
+            && chrono::DateTime::parse_from_rfc3339(value).is_err()
+        {
+            self.problem(field, "must be an RFC 3339 timestamp");
         }
     }
 
@@ -264,10 +264,10 @@ fn check_upsert(index: usize, doc: &Value, problems: &mut Vec<Problem>) {
     }
     item.timestamp("created_at");
     item.timestamp("updated_at");
-    if !item
+    if item
         .get("version")
         .and_then(Value::as_u64)
-        .is_some_and(|v| v >= 1)
+        .is_none_or(|v| v == 0)
     {
         item.problem("version", "must be a positive integer");
     }
@@ -275,14 +275,13 @@ fn check_upsert(index: usize, doc: &Value, problems: &mut Vec<Problem>) {
         item.problem("status", "must be current or archived");
     }
     item.any_string("content_markdown");
-    if let Some(hash) = item.string("content_sha256") {
-        if hash.len() != 64
+    if let Some(hash) = item.string("content_sha256")
+        && (hash.len() != 64
             || !hash
                 .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-        {
-            item.problem("content_sha256", "must be 64 lowercase hex characters");
-        }
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    {
+        item.problem("content_sha256", "must be 64 lowercase hex characters");
     }
     check_comment(&mut item, kind);
 }
@@ -298,10 +297,10 @@ fn check_site(item: &mut Item<'_>, id_cloud: Option<&str>) {
         }
     }
     let cloud = site.get("cloud_id").and_then(Value::as_str);
-    if let (Some(cloud), Some(id_cloud)) = (cloud, id_cloud) {
-        if cloud != id_cloud {
-            item.problem("site.cloud_id", "does not match the id's cloud id");
-        }
+    if let (Some(cloud), Some(id_cloud)) = (cloud, id_cloud)
+        && cloud != id_cloud
+    {
+        item.problem("site.cloud_id", "does not match the id's cloud id");
     }
 }
 
@@ -326,13 +325,13 @@ fn check_delete(index: usize, value: &Value, problems: &mut Vec<Problem>) {
     if item.fields.is_none() {
         return;
     }
-    if let Some(id) = item.string("id") {
-        if parse_document_id(id).is_none() {
-            item.problem(
-                "id",
-                "must be confluence:{cloud_id}:{page|blogpost|comment}:{content_id}",
-            );
-        }
+    if let Some(id) = item.string("id")
+        && parse_document_id(id).is_none()
+    {
+        item.problem(
+            "id",
+            "must be confluence:{cloud_id}:{page|blogpost|comment}:{content_id}",
+        );
     }
     item.string("tenant_id");
     item.timestamp("deleted_at");

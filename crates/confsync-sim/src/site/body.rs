@@ -104,7 +104,8 @@ pub(crate) fn adf(spec: &BodySpec<'_>) -> String {
             if i > 0 {
                 text.push(' ');
             }
-            text.push_str(*rng.pick(WORDS));
+            let word = *rng.pick(WORDS);
+            text.push_str(word);
         }
         text.push('.');
         content.push(serde_json::json!({
@@ -719,7 +720,8 @@ pub(crate) fn inline_selection(seed: u64, comment_id: u64) -> String {
         if i > 0 {
             text.push(' ');
         }
-        text.push_str(*rng.pick(WORDS));
+        let word = *rng.pick(WORDS);
+        text.push_str(word);
     }
     text
 }

@@ -39,7 +39,7 @@ const MAX_DEPTH: u8 = 12;
 
 /// The immutable identity of site `index`.
 pub(crate) fn site_info(seed: u64, index: usize) -> SiteInfo {
-    let mut rng = Rng::for_parts(seed, &[0x517E_1D, index as u64]);
+    let mut rng = Rng::for_parts(seed, &[0x0051_7E1D, index as u64]);
     let base = SITE_NAMES[index % SITE_NAMES.len()];
     let name = if index < SITE_NAMES.len() {
         base.to_owned()

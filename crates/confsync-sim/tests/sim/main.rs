@@ -2,6 +2,10 @@
 //! Every test starts its own simulators on port 0 with a frozen clock, moves
 //! time with `advance_clock` (never sleeps), and talks HTTP with reqwest.
 
+// Test code may unwrap (house rule); helpers outside `#[test]` functions are
+// test code too.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 mod binary;

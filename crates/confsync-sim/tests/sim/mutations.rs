@@ -335,7 +335,7 @@ async fn comments_and_replies_are_listed_where_confluence_lists_them() {
     )
     .await
     .json();
-    assert_eq!(ids(&children), [reply.id.clone()]);
+    assert_eq!(ids(&children), std::slice::from_ref(&reply.id));
 
     let inline = sim
         .add_comment(
@@ -382,7 +382,7 @@ async fn comments_and_replies_are_listed_where_confluence_lists_them() {
     )
     .await
     .json();
-    assert_eq!(ids(&modified), [root.id.clone()]);
+    assert_eq!(ids(&modified), std::slice::from_ref(&root.id));
     assert_eq!(modified["results"][0]["version"]["number"], 2);
 
     sim.delete_comment(&cloud, &root.id).unwrap();
