@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod app;
 pub mod redis_server;
 
 use std::collections::HashMap;
@@ -146,15 +147,20 @@ impl Running {
     }
 }
 
-async fn spawn<F, Fut>(run: F) -> Running
+/// Runs `run(settings, listener, stopped)` on its own task; `stopped`
+/// completes when [`Running::stop`] is called.
+pub async fn spawn_on<F, Fut>(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    run: F,
+) -> Running
 where
-    F: FnOnce(tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
+    F: FnOnce(Settings, tokio::net::TcpListener, oneshot::Receiver<()>) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(listener, stopped));
+    let task = tokio::spawn(run(settings, listener, stopped));
     Running {
         addr,
         stop: Some(stop),
@@ -162,27 +168,39 @@ where
     }
 }
 
+async fn loopback() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
 /// Starts `confsync_receiver::run` in-process on a fresh loopback port.
 pub async fn spawn_receiver(settings: Settings) -> Running {
-    spawn(|listener, stopped| async move {
-        confsync_receiver::run(settings, listener, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .map_err(|e| e.to_string())
-    })
+    spawn_on(
+        loopback().await,
+        settings,
+        |settings, listener, stopped| async move {
+            confsync_receiver::run(settings, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        },
+    )
     .await
 }
 
 /// Starts `confsync_worker::run` in-process on a fresh loopback port.
 pub async fn spawn_worker(settings: Settings) -> Running {
-    spawn(|listener, stopped| async move {
-        confsync_worker::run(settings, listener, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .map_err(|e| e.to_string())
-    })
+    spawn_on(
+        loopback().await,
+        settings,
+        |settings, listener, stopped| async move {
+            confsync_worker::run(settings, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .map_err(|e| e.to_string())
+        },
+    )
     .await
 }
 

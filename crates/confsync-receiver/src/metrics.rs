@@ -16,9 +16,9 @@ impl ReceiverMetrics {
         let connect = IntCounterVec::new(
             Opts::new(
                 "connect_total",
-                "OAuth connect-flow outcomes, by stable outcome code",
+                "OAuth connect-flow outcomes, by stage and stable outcome code",
             ),
-            &["outcome"],
+            &["stage", "outcome"],
         )?;
         registry.register(Box::new(connect.clone()))?;
         Ok(Self {

@@ -7,6 +7,7 @@
 //! business of `confsync-store`.
 
 pub mod ops;
+pub mod process;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

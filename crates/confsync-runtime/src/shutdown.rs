@@ -6,8 +6,15 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
+/// The future [`signal`] returns.
+pub type Signal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
-pub async fn signal() {
+pub fn signal() -> Signal {
+    Box::pin(wait_for_signal())
+}
+
+async fn wait_for_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for SIGINT");
