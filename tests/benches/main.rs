@@ -15,7 +15,8 @@ use report::Report;
 type Section = fn(&mut Report) -> anyhow::Result<()>;
 
 fn main() -> anyhow::Result<()> {
-    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    // `cargo bench -- converter` runs this binary with `converter` and `--bench`.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut report = Report::default();
     let sections: &[(&str, Section)] = &[("converter", converter::run)];
     for (name, run) in sections {
@@ -26,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         run(&mut report)?;
     }
     report.print();
-    report.write("target/bench/results.json")?;
+    // Relative to the workspace, whatever directory cargo runs benches from.
+    report.write(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/results.json"))?;
     Ok(())
 }
