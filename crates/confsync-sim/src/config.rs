@@ -127,7 +127,7 @@ impl Default for SimConfig {
             jira_only_site: true,
             start_time: None,
             freeze_clock: false,
-            request_log_capacity: 1_000_000,
+            request_log_capacity: 200_000,
         }
     }
 }

@@ -9,15 +9,12 @@ use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parking_lot::{Mutex, RwLock};
-use rand::RngCore as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::{AuthState, AuthTimes};
+use crate::auth::{AuthState, AuthTimes, random_token};
 use crate::clock::{Clock, duration_ms};
 use crate::config::{GrantSites, SimConfig};
 use crate::control::Control;
@@ -53,12 +50,6 @@ impl Deref for SimHandle {
     fn deref(&self) -> &Control {
         &self.control
     }
-}
-
-fn random_secret(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    URL_SAFE_NO_PAD.encode(buf)
 }
 
 async fn bind(addr: Option<SocketAddr>, what: &'static str) -> Result<TcpListener, SimError> {
@@ -118,14 +109,11 @@ impl Sim {
                 .map_err(|e| SimError::Config(format!("site generation failed: {e}")))?
         };
         let auth = AuthState::new(
-            config
-                .client_id
-                .clone()
-                .unwrap_or_else(|| random_secret(24)),
+            config.client_id.clone().unwrap_or_else(|| random_token(24)),
             config
                 .client_secret
                 .clone()
-                .unwrap_or_else(|| random_secret(48)),
+                .unwrap_or_else(|| random_token(48)),
             config.callback_urls.clone(),
             AuthTimes {
                 access_ttl: duration_ms(config.access_token_ttl),
@@ -148,7 +136,7 @@ impl Sim {
             config
                 .indexer_token
                 .clone()
-                .unwrap_or_else(|| random_secret(32)),
+                .unwrap_or_else(|| random_token(32)),
             config.indexer_max_batch_bytes,
             config.indexer_keep_content,
         );

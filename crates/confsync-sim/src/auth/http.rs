@@ -35,11 +35,6 @@ async fn not_found() -> Response {
     respond::error_status(404)
 }
 
-fn path_of(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
-}
-
 /// Runs the fault gate for an auth request; `Err` carries the fault's answer.
 async fn gate(
     shared: &Arc<Shared>,
@@ -76,7 +71,7 @@ fn finish(
         Finished {
             listener: Listener::Auth,
             method: method.to_string(),
-            path: path_of(uri),
+            path: respond::path_and_query(uri),
             cloud_id: None,
             status: response.status().as_u16(),
             points: 0,

@@ -203,7 +203,8 @@ pub(crate) struct AuthState {
     refresh: HashMap<String, RefreshToken>,
 }
 
-fn random_token(bytes: usize) -> String {
+/// An unguessable URL-safe string (OS randomness, never the seed).
+pub(crate) fn random_token(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)

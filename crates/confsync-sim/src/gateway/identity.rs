@@ -12,7 +12,7 @@ use crate::gateway::query::Query;
 use crate::gateway::{ApiError, ApiOk};
 use crate::rng::{Rng, hash};
 use crate::site::SiteInfo;
-use crate::site::users::{User, UserPool, UserState, uuid_like};
+use crate::site::users::{User, UserPool, UserState};
 
 /// Points per user object returned.
 const USER_POINTS: u64 = 2;
@@ -62,7 +62,7 @@ pub(crate) fn accessible_resources(
     }
     if jira_only_site {
         let mut rng = Rng::for_parts(seed, &[0x1124]);
-        let id = uuid_like(&mut rng);
+        let id = rng.uuid();
         let slug = format!("servicedesk-{:04x}", hash(seed, &[7]) & 0xffff);
         entries.push(resource(
             &id,

@@ -29,7 +29,7 @@ use crate::clock::Millis;
 use crate::faults::{Listener, RequestFacts};
 use crate::quota::Admission;
 use crate::reqlog::Finished;
-use crate::respond::{self, FaultAnswer, json, json_bytes};
+use crate::respond::{self, FaultAnswer, bearer, json, json_bytes, path_and_query};
 use crate::state::Shared;
 use query::Query;
 use routes::{Endpoint, Route, RouteError};
@@ -100,20 +100,6 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .nest("/_sim", crate::control::http::router())
         .fallback(gateway)
         .with_state(shared)
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn path_and_query(uri: &Uri) -> String {
-    uri.path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned())
 }
 
 async fn accessible_resources(

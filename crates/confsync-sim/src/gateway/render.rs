@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::{Millis, format_ms};
 use crate::gateway::query::BodyFormat;
-use crate::rng::hash;
+use crate::rng::{Rng, hash};
 use crate::site::body::{self, BodyKind, BodySpec};
 use crate::site::users::UserPool;
 use crate::site::{
@@ -514,17 +514,7 @@ fn inline_fields(
     shape: CommentShape,
 ) {
     out.insert("resolutionStatus".into(), row.resolution.as_str().into());
-    let marker = {
-        let h = hash(row.seed, &[0x3A4C, row.id]);
-        format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            h >> 32,
-            (h >> 16) & 0xffff,
-            h & 0xfff,
-            (h >> 40) & 0xfff,
-            h & 0xffff_ffff_ffff
-        )
-    };
+    let marker = Rng::for_parts(row.seed, &[0x3A4C, row.id]).uuid();
     let mut props = Map::new();
     props.insert("inlineMarkerRef".into(), marker.clone().into());
     props.insert(

@@ -47,11 +47,7 @@ async fn batch(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let bearer = text(header::AUTHORIZATION.as_str()).and_then(|v| {
-        v.split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_owned())
-    });
+    let bearer = crate::respond::bearer(&parts.headers).map(str::to_owned);
     let key = text("idempotency-key");
     // One byte over the limit is enough to know it is too large.
     let bytes = axum::body::to_bytes(body, max_bytes.saturating_add(1))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use crate::clock::Millis;
 use crate::config::SimConfig;
 use crate::rng::{Rng, hash};
-use crate::site::users::{UserPool, uuid_like};
+use crate::site::users::UserPool;
 use crate::site::words::{LABELS, SPACE_NAMES, TITLE_KINDS, TITLE_NOUNS, WORDS};
 use crate::site::{
     Comment, CommentKind, Content, ContentType, Label, Resolution, SiteData, SiteInfo, Space,
@@ -53,7 +53,7 @@ pub(crate) fn site_info(seed: u64, index: usize) -> SiteInfo {
         index
     );
     SiteInfo {
-        cloud_id: uuid_like(&mut rng),
+        cloud_id: rng.uuid(),
         url: format!("https://{slug}.atlassian.net"),
         name,
     }

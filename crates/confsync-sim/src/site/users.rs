@@ -108,8 +108,8 @@ fn make_user(rng: &mut Rng, index: usize) -> User {
     let display_name = format!("{first} {last}");
     let account_id = match rng.below(20) {
         0..=13 => format!("{:016x}{:08x}", rng.next_u64(), rng.next_u64() >> 32),
-        14..=18 => format!("557058:{}", uuid_like(rng)),
-        _ => format!("712020:{}", uuid_like(rng)),
+        14..=18 => format!("557058:{}", rng.uuid()),
+        _ => format!("712020:{}", rng.uuid()),
     };
     // The first account is the site admin who consents: always active.
     let state = if index == 0 {
@@ -153,19 +153,6 @@ fn make_user(rng: &mut Rng, index: usize) -> User {
         },
         state,
     }
-}
-
-pub(crate) fn uuid_like(rng: &mut Rng) -> String {
-    let a = rng.next_u64();
-    let b = rng.next_u64();
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
 }
 
 #[cfg(test)]
