@@ -28,6 +28,9 @@ fn main() -> anyhow::Result<()> {
     }
     report.print();
     // Relative to the workspace, whatever directory cargo runs benches from.
-    report.write(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench/results.json"))?;
+    report.write(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/bench/results.json"
+    ))?;
     Ok(())
 }
