@@ -13,6 +13,8 @@ run:
 test:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	# The e2e tests run the real binaries as child processes.
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) nextest run --workspace --locked --no-fail-fast
 	$(CARGO) test --workspace --doc --locked
 
@@ -22,6 +24,7 @@ bench:
 
 ## chaos: the outage and fault-injection tests alone
 chaos:
+	$(CARGO) build --workspace --bins --locked
 	$(CARGO) nextest run -p confsync-tests --locked -E 'test(/^chaos::/)'
 
 fmt:

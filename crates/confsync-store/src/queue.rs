@@ -50,9 +50,11 @@ impl SyncQueue {
             .map_err(|e| StoreError::Queue(e.to_string()))
     }
 
-    /// The jobs waiting to run: those already due, then those scheduled, each
-    /// oldest first. (apalis-redis parks every pushed task in the scheduled set
-    /// until a worker moves it to the active list.)
+    /// The jobs waiting to run: those already due, then those scheduled.
+    /// Order follows the queue's (due time in whole seconds, then task id), so
+    /// jobs pushed within the same second come in no particular order.
+    /// (apalis-redis parks every pushed task in the scheduled set until a
+    /// worker moves it to the active list.)
     pub async fn pending(&self) -> Result<Vec<SyncJob>, StoreError> {
         let mut conn = self.store.connection();
         let mut ids: Vec<String> = redis::cmd("LRANGE")
