@@ -4,14 +4,7 @@
 use std::time::Duration;
 
 use confsync_tests::redis_server::RedisServer;
-use confsync_tests::{Running, TestPrefix, eventually, settings, spawn_receiver, spawn_worker};
-
-async fn status(server: &Running, path: &str) -> u16 {
-    reqwest::get(server.url(path))
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
+use confsync_tests::{TestPrefix, eventually, settings, spawn_receiver, spawn_worker};
 
 #[tokio::test]
 async fn readiness_follows_redis_down_and_back_without_a_restart() {
@@ -21,7 +14,7 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
     let worker = spawn_worker(settings(&prefix, &[])).await;
     for server in [&receiver, &worker] {
         let up = eventually(Duration::from_secs(5), || async {
-            (status(server, "/readyz").await == 200).then_some(())
+            (server.status("/readyz").await == 200).then_some(())
         });
         assert!(up.await.is_some(), "not ready while redis is up");
     }
@@ -29,14 +22,14 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
     redis.kill();
     for server in [&receiver, &worker] {
         let down = eventually(Duration::from_secs(10), || async {
-            (status(server, "/readyz").await == 503).then_some(())
+            (server.status("/readyz").await == 503).then_some(())
         });
         assert!(
             down.await.is_some(),
             "/readyz did not turn 503 with redis down"
         );
         assert_eq!(
-            status(server, "/healthz").await,
+            server.status("/healthz").await,
             200,
             "/healthz must not depend on redis"
         );
@@ -45,7 +38,7 @@ async fn readiness_follows_redis_down_and_back_without_a_restart() {
     redis.restart().await;
     for server in [&receiver, &worker] {
         let back = eventually(Duration::from_secs(10), || async {
-            (status(server, "/readyz").await == 200).then_some(())
+            (server.status("/readyz").await == 200).then_some(())
         });
         assert!(
             back.await.is_some(),

@@ -4,16 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use confsync_tests::{
-    Running, TestPrefix, binary, eventually, settings, spawn_receiver, spawn_worker,
-};
-
-async fn status(server: &Running, path: &str) -> u16 {
-    reqwest::get(server.url(path))
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
+use confsync_tests::{TestPrefix, binary, eventually, settings, spawn_receiver, spawn_worker};
 
 #[tokio::test]
 async fn receiver_and_worker_serve_health_readiness_and_metrics() {
@@ -22,9 +13,9 @@ async fn receiver_and_worker_serve_health_readiness_and_metrics() {
         ("receiver", spawn_receiver(settings(&prefix, &[])).await),
         ("worker", spawn_worker(settings(&prefix, &[])).await),
     ] {
-        assert_eq!(status(&server, "/healthz").await, 200, "{name} /healthz");
+        assert_eq!(server.status("/healthz").await, 200, "{name} /healthz");
         let ready = eventually(Duration::from_secs(5), || async {
-            (status(&server, "/readyz").await == 200).then_some(())
+            (server.status("/readyz").await == 200).then_some(())
         })
         .await;
         assert!(ready.is_some(), "{name} /readyz never answered 200");
@@ -82,8 +73,8 @@ async fn servers_stop_promptly_even_while_waiting_for_an_unreachable_redis() {
     let prefix = TestPrefix::on("redis://127.0.0.1:1");
     let worker = spawn_worker(settings(&prefix, &[])).await;
     let receiver = spawn_receiver(settings(&prefix, &[])).await;
-    assert_eq!(status(&worker, "/readyz").await, 503);
-    assert_eq!(status(&receiver, "/readyz").await, 503);
+    assert_eq!(worker.status("/readyz").await, 503);
+    assert_eq!(receiver.status("/readyz").await, 503);
     worker.stop().await.unwrap();
     receiver.stop().await.unwrap();
 }

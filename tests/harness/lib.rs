@@ -134,6 +134,14 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The HTTP status of `GET path`, or 0 when nothing answers.
+    pub async fn status(&self, path: &str) -> u16 {
+        reqwest::get(self.url(path))
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
     /// Sends the shutdown signal and waits (at most 10 s) for `run` to return.
     pub async fn stop(mut self) -> Result<(), String> {
         if let Some(stop) = self.stop.take() {
