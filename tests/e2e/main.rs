@@ -7,3 +7,4 @@
 mod chaos;
 mod connect;
 mod ops;
+mod secrets;
