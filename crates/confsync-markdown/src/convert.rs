@@ -810,9 +810,10 @@ impl Converter<'_> {
         }
     }
 
-    fn open_item(&mut self, task: Option<bool>) -> Kind {
-        let list = self
-            .frames
+    /// The list an item belongs to: `(ordered, next number, items that wrote
+    /// a list line so far)`.
+    fn enclosing_list(&mut self) -> Option<(&mut bool, &mut u64, &mut u64)> {
+        self.frames
             .iter_mut()
             .rev()
             .take(4)
@@ -823,8 +824,11 @@ impl Converter<'_> {
                     items,
                 } => Some((ordered, next, items)),
                 _ => None,
-            });
-        let (marker, follows_sibling) = match list {
+            })
+    }
+
+    fn open_item(&mut self, task: Option<bool>) -> Kind {
+        let (marker, follows_sibling) = match self.enclosing_list() {
             Some((ordered, next, items)) => {
                 let marker = if *ordered {
                     let marker = format!("{next}. ");
@@ -833,8 +837,9 @@ impl Converter<'_> {
                 } else {
                     "- ".to_owned()
                 };
-                *items += 1;
-                (marker, *items > 1)
+                // Only a sibling that wrote a list line lets this item follow
+                // it directly; one flattened into text, or empty, does not.
+                (marker, *items > 0)
             }
             None => ("- ".to_owned(), false),
         };
@@ -843,7 +848,12 @@ impl Converter<'_> {
             Some(false) => format!("{marker}[ ] "),
             None => marker,
         };
-        let tight = follows_sibling || self.w.in_used_item();
+        // A list may start right under its parent item's text only where
+        // CommonMark lets a list interrupt a paragraph: bullets, or ordered
+        // lists starting at 1. `4. ` there would read as more paragraph text.
+        let interrupts_paragraph =
+            !marker.starts_with(|c: char| c.is_ascii_digit()) || marker.starts_with("1. ");
+        let tight = follows_sibling || (self.w.in_used_item() && interrupts_paragraph);
         if self.w.flow() == Flow::Block {
             if self.w.push_container(&marker, false, tight) {
                 Kind::Item(ItemRender::Container)
@@ -1037,7 +1047,15 @@ impl Converter<'_> {
                 self.w.block_break();
             }
             Kind::Item(render) => match render {
-                ItemRender::Container => self.w.pop_container(),
+                ItemRender::Container => {
+                    // Counted once it wrote its marker line: a list line
+                    // above lets the next item follow without a blank line.
+                    if self.w.pop_container()
+                        && let Some((_, _, items)) = self.enclosing_list()
+                    {
+                        *items += 1;
+                    }
+                }
                 ItemRender::Inline => {
                     self.w.close_span();
                     self.w.block_break();

@@ -55,6 +55,8 @@ struct Line {
     label_glue: bool,
     /// The line holds only prefixes ending in a task checkbox (`- [ ] `).
     after_checkbox: bool,
+    /// Where the current line's content starts in `out` (after its prefixes).
+    content_start: usize,
 }
 
 impl Line {
@@ -67,6 +69,7 @@ impl Line {
             after_bracket: false,
             label_glue: false,
             after_checkbox: false,
+            content_start: 0,
         }
     }
 }
@@ -285,9 +288,10 @@ impl Writer {
         true
     }
 
-    pub(crate) fn pop_container(&mut self) {
+    /// Pops the innermost container; returns whether it wrote its first line.
+    pub(crate) fn pop_container(&mut self) -> bool {
         self.block_break();
-        self.containers.pop();
+        self.containers.pop().is_some_and(|c| c.used)
     }
 
     /// Whether the innermost container is a list item that already has content.
@@ -367,6 +371,7 @@ impl Writer {
         }
         self.line.after_checkbox = checkbox;
         self.line.at_line_start = true;
+        self.line.content_start = self.out.len();
         self.line.has_content = false;
         self.line.after_bracket = false;
     }
@@ -524,7 +529,10 @@ impl Writer {
         let mut tail = String::with_capacity(fence.len() + pad.len());
         tail.push_str(pad);
         tail.push_str(&fence);
-        buf.insert_str(start, &format!("{fence}{pad}"));
+        // A fence right after another span's closing backticks would merge
+        // with them into one longer, unmatched fence.
+        let gap = if buf[..start].ends_with('`') { " " } else { "" };
+        buf.insert_str(start, &format!("{gap}{fence}{pad}"));
         buf.push_str(&tail);
         self.line.after_bracket = false;
     }
@@ -538,13 +546,31 @@ impl Writer {
     /// Turns the content since `start` into `[content](url)`.
     pub(crate) fn wrap_link(&mut self, start: usize, url: &str) {
         let in_cell = self.table.is_some();
+        let in_code = self.code > 0;
         let buf = self.buf();
         if buf.is_char_boundary(start) {
+            // Text ending in `!` right before the link would make it an
+            // image (inside a code span nothing is a link or an image).
+            let mut start = start;
+            let escape_bang = !in_code && ends_with_unescaped(&buf[..start], b'!');
+            if escape_bang {
+                buf.insert(start - 1, '\\');
+                start += 1;
+            }
             buf.insert(start, '[');
             buf.push_str("](");
             push_url(buf, url, in_cell);
             buf.push(')');
             self.line.after_bracket = false;
+            if escape_bang {
+                // Spans still open that started after the inserted
+                // backslash now start one byte later.
+                for entry in &mut self.inline {
+                    if entry.started && entry.start >= start - 1 {
+                        entry.start += 1;
+                    }
+                }
+            }
         }
     }
 
@@ -592,6 +618,15 @@ impl Writer {
         let in_cell = self.table.is_some();
         let in_link = self.link > 0;
         let line_start = self.line.at_line_start && self.table.is_none();
+        // Digits that opened the line may be joined by this word into an
+        // ordered-list marker (`0` + `1.` = `01.`).
+        let digits_so_far = if line_start || self.table.is_some() {
+            None
+        } else {
+            self.out
+                .get(self.line.content_start..)
+                .and_then(leading_digits_only)
+        };
         let after_bracket = self.line.after_bracket;
         self.line.at_line_start = false;
         self.line.after_bracket = false;
@@ -614,6 +649,8 @@ impl Writer {
         }
         if line_start {
             i = escape_line_start(buf, word);
+        } else if let Some(before) = digits_so_far {
+            i = escape_marker_tail(buf, word, before);
         }
         let mut plain_from = i;
         while i < bytes.len() {
@@ -919,6 +956,31 @@ impl Writer {
     }
 }
 
+/// `Some(n)` when `line` is `n` ASCII digits and nothing else, `n` at most
+/// 9 (the longest list-marker number). Constant time: longer lines are
+/// never markers, so they are not scanned.
+fn leading_digits_only(line: &str) -> Option<usize> {
+    let n = line.len();
+    (n > 0 && n <= 9 && line.bytes().all(|b| b.is_ascii_digit())).then_some(n)
+}
+
+/// The rest of a line's first word, after `before` digits already written:
+/// escapes the `.` or `)` that would complete an ordered-list marker.
+/// Returns how many bytes of `word` it wrote.
+fn escape_marker_tail(buf: &mut String, word: &str, before: usize) -> usize {
+    let bytes = word.as_bytes();
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if before + digits <= 9
+        && digits + 1 == bytes.len()
+        && matches!(bytes.get(digits), Some(b'.' | b')'))
+    {
+        buf.push_str(word.get(..digits).unwrap_or(""));
+        buf.push('\\');
+        return digits;
+    }
+    0
+}
+
 /// Escapes what would start a block construct at the beginning of a line.
 /// Returns how many bytes of `word` it wrote.
 fn escape_line_start(buf: &mut String, word: &str) -> usize {
@@ -971,6 +1033,21 @@ fn looks_like_entity(after: &[u8]) -> bool {
         .take_while(|b| b.is_ascii_alphanumeric() || **b == b'#')
         .count();
     name_len > 0 && after.get(name_len) == Some(&b';')
+}
+
+/// Whether `text` ends with `byte` not escaped by a backslash (an odd number
+/// of backslashes before it escapes it).
+fn ends_with_unescaped(text: &str, byte: u8) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.last() != Some(&byte) {
+        return false;
+    }
+    let backslashes = bytes[..bytes.len() - 1]
+        .iter()
+        .rev()
+        .take_while(|&&b| b == b'\\')
+        .count();
+    backslashes % 2 == 0
 }
 
 /// The longest run of `byte` in `text`.

@@ -83,6 +83,34 @@ fn nested_and_ordered_lists() {
 }
 
 #[test]
+fn a_nested_list_not_starting_at_one_is_set_apart_from_the_item_text() {
+    // CommonMark lets only bullets and `1.` interrupt a paragraph: `4.` right
+    // under the item's text would be read as more text (and its code fence
+    // as raw HTML).
+    assert_snapshot!(md(r#"<ul><li>x<ol start="4"><li>four</li><li>five</li></ol></li><li>y<ol><li>one</li></ol></li></ul>"#), @"
+    - x
+
+      4. four
+      5. five
+    - y
+      1. one
+    ");
+}
+
+#[test]
+fn a_bang_before_a_link_does_not_make_an_image() {
+    assert_snapshot!(md(r#"<p>Wow!<a href="https://example.com/a">docs</a> and \!<a href="https://example.com/b">b</a></p>"#), @r"Wow\![docs](https://example.com/a) and \\\![b](https://example.com/b)");
+}
+
+#[test]
+fn adjacent_code_spans_keep_their_fences_apart() {
+    assert_snapshot!(md(r#"<table><tr><td><ac:structured-macro ac:name="code"><ac:plain-text-body><![CDATA[x``y]]></ac:plain-text-body></ac:structured-macro><code>a</code></td></tr></table>"#), @"
+    | ```x``y``` `a` |
+    | --- |
+    ");
+}
+
+#[test]
 fn sloppy_list_items_close_themselves() {
     assert_snapshot!(md("<ul><li>one<li>two</ul>"), @"
     - one
