@@ -56,25 +56,22 @@ impl TestApp {
         let control = sim.control();
         let callback = format!("http://{addr}/api/v1/auth/confluence/connector/callback");
         let (client_id, client_secret) = (control.client_id(), control.client_secret());
-        let mut env: Vec<(&str, &str)> = vec![
-            ("ATLASSIAN_AUTH_URL", ""),
-            ("ATLASSIAN_API_URL", ""),
-            ("ATLASSIAN_CLIENT_ID", &client_id),
-            ("ATLASSIAN_CLIENT_SECRET", &client_secret),
-            ("CONFLUENCE_REDIRECT_URI", &callback),
+        let (auth_url, api_url) = (sim.auth_url(), sim.api_url());
+        let mut env: HashMap<&str, &str> = HashMap::from([
+            ("ATLASSIAN_AUTH_URL", auth_url.as_str()),
+            ("ATLASSIAN_API_URL", api_url.as_str()),
+            ("ATLASSIAN_CLIENT_ID", client_id.as_str()),
+            ("ATLASSIAN_CLIENT_SECRET", client_secret.as_str()),
+            ("CONFLUENCE_REDIRECT_URI", callback.as_str()),
             ("API_TOKEN", API_TOKEN),
             ("TOKEN_ENCRYPTION_KEY", TOKEN_KEY),
             (
                 "CONFSYNC__RECEIVER__RETURN_TO_ALLOWLIST",
                 "http://app.test/",
             ),
-        ];
-        let (auth_url, api_url) = (sim.auth_url(), sim.api_url());
-        env[0].1 = &auth_url;
-        env[1].1 = &api_url;
-        let mut merged: HashMap<&str, &str> = env.into_iter().collect();
-        merged.extend(extra.iter().copied());
-        let pairs: Vec<(&str, &str)> = merged.into_iter().collect();
+        ]);
+        env.extend(extra.iter().copied());
+        let pairs: Vec<(&str, &str)> = env.into_iter().collect();
         let settings = crate::settings(&prefix, &pairs);
         let receiver = crate::spawn_on(
             listener,
