@@ -204,11 +204,7 @@ async fn the_add_endpoint_refuses_bad_callers_and_bad_input() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"], code, "{query}: {body}");
     }
-    assert!(
-        app.stored_connection_keys().is_empty(),
-        "refused adds store nothing: {:?}",
-        app.stored_connection_keys()
-    );
+    app.assert_nothing_stored();
     app.stop().await;
 }
 
@@ -297,11 +293,7 @@ async fn state_failures_have_their_own_codes_and_store_nothing() {
         }
     );
 
-    assert!(
-        app.stored_connection_keys().is_empty(),
-        "stored: {:?}",
-        app.stored_connection_keys()
-    );
+    app.assert_nothing_stored();
     app.stop().await;
 }
 
@@ -323,11 +315,7 @@ async fn a_declined_consent_goes_back_to_return_to_with_access_denied() {
             code: "access_denied".into()
         }
     );
-    assert!(
-        app.stored_connection_keys().is_empty(),
-        "stored: {:?}",
-        app.stored_connection_keys()
-    );
+    app.assert_nothing_stored();
 
     // Without a return_to, the browser gets the code directly.
     app.sim.control().decline_next_authorizations(1);
@@ -340,7 +328,7 @@ async fn a_declined_consent_goes_back_to_return_to_with_access_denied() {
             code: "access_denied".into()
         }
     );
-    assert!(app.stored_connection_keys().is_empty());
+    app.assert_nothing_stored();
     app.stop().await;
 }
 
@@ -368,7 +356,7 @@ async fn token_exchange_failures_carry_the_upstream_class_and_store_nothing() {
             code: "token_exchange_rejected".into()
         }
     );
-    assert!(app.stored_connection_keys().is_empty());
+    app.assert_nothing_stored();
 
     // Atlassian down.
     app.sim.control().add_fault(
@@ -387,7 +375,7 @@ async fn token_exchange_failures_carry_the_upstream_class_and_store_nothing() {
             code: "atlassian_unavailable".into()
         }
     );
-    assert!(app.stored_connection_keys().is_empty());
+    app.assert_nothing_stored();
     app.stop().await;
 
     // A wrong client secret: a configuration error, and the secret is never shown.
@@ -411,7 +399,7 @@ async fn token_exchange_failures_carry_the_upstream_class_and_store_nothing() {
     let body = response.text().await.unwrap();
     assert!(body.contains("\"oauth_misconfigured\""), "{body}");
     assert!(!body.contains("definitely-not-the-secret"), "{body}");
-    assert!(app.stored_connection_keys().is_empty());
+    app.assert_nothing_stored();
     app.stop().await;
 }
 
@@ -429,11 +417,7 @@ async fn an_account_without_confluence_sites_is_refused() {
             code: "no_confluence_site".into()
         }
     );
-    assert!(
-        app.stored_connection_keys().is_empty(),
-        "stored: {:?}",
-        app.stored_connection_keys()
-    );
+    app.assert_nothing_stored();
     app.stop().await;
 }
 

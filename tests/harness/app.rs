@@ -222,6 +222,15 @@ impl TestApp {
             .collect()
     }
 
+    /// Panics unless the test's prefix holds no connection data.
+    pub fn assert_nothing_stored(&self) {
+        let stored = self.stored_connection_keys();
+        assert!(
+            stored.is_empty(),
+            "expected nothing stored, found {stored:?}"
+        );
+    }
+
     pub async fn stop(self) {
         self.receiver.stop().await.unwrap();
         self.sim.shutdown().await;

@@ -51,7 +51,7 @@ impl TestPrefix {
         &self.prefix
     }
 
-    /// Keys under this prefix right now.
+    /// Keys under this prefix right now, sorted.
     pub fn keys(&self) -> Vec<String> {
         let Ok(client) = redis::Client::open(self.redis_url.as_str()) else {
             return Vec::new();
@@ -60,10 +60,13 @@ impl TestPrefix {
             return Vec::new();
         };
         let pattern = format!("{}*", self.prefix);
-        redis::cmd("KEYS")
+        let mut keys = redis::cmd("KEYS")
             .arg(&pattern)
             .query::<Vec<String>>(&mut conn)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // KEYS answers in no particular order.
+        keys.sort_unstable();
+        keys
     }
 }
 
