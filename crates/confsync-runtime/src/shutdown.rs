@@ -10,35 +10,40 @@ use tokio::net::TcpListener;
 pub type Signal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
+///
+/// The handlers are installed here, before this returns, not when the future
+/// is first polled: a signal that arrives while the server is still starting
+/// is caught rather than killing the process with the default action. Must be
+/// called inside a tokio runtime.
+#[cfg(unix)]
 pub fn signal() -> Signal {
-    Box::pin(wait_for_signal())
+    use tokio::signal::unix::{SignalKind, signal as install};
+    let handlers = install(SignalKind::terminate())
+        .and_then(|term| Ok((term, install(SignalKind::interrupt())?)));
+    match handlers {
+        Ok((mut term, mut int)) => Box::pin(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+            }
+        }),
+        Err(error) => {
+            tracing::error!(%error, "cannot install signal handlers; stop the process with SIGKILL");
+            Box::pin(std::future::pending())
+        }
+    }
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
+/// Completes on Ctrl-C.
+#[cfg(not(unix))]
+pub fn signal() -> Signal {
+    Box::pin(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("Ctrl-C received, shutting down");
+        } else {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets

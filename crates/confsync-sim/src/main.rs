@@ -104,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    // Handlers first: scripts may send SIGTERM as soon as the banner appears.
+    let signalled = shutdown_signal()?;
     let started = Instant::now();
     let handle = Sim::start(args.config())
         .await
@@ -118,7 +120,7 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     print_banner(&args, &handle, started.elapsed());
-    wait_for_signal().await?;
+    signalled.await;
     handle.shutdown().await;
     Ok(())
 }
@@ -150,19 +152,24 @@ fn print_banner(args: &Args, handle: &confsync_sim::SimHandle, took: Duration) {
     println!("control API: {}/_sim/state", handle.api_url());
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the SIGINT/SIGTERM handlers now and returns the future that
+/// completes on either.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-            _ = term.recv() => {}
-        }
+        let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+    Ok(async {
+        // Without a handler there is nothing to wait for but the process end.
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
