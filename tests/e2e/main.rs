@@ -8,3 +8,4 @@ mod chaos;
 mod connect;
 mod ops;
 mod secrets;
+mod tokens;

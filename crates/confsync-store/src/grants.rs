@@ -86,6 +86,10 @@ pub struct Grant {
     pub access_expires_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the tokens were last refreshed (none yet: the consent's pair).
+    pub refreshed_at: Option<DateTime<Utc>>,
+    /// Why the last refresh failed, if it did.
+    pub last_error: Option<String>,
 }
 
 /// The outcome of [`Vault::store_connection`].
@@ -162,7 +166,7 @@ impl Vault {
         &self.keyring
     }
 
-    fn key(&self, suffix: std::fmt::Arguments<'_>) -> String {
+    fn key(&self, suffix: &str) -> String {
         format!("{}{suffix}", self.store.prefix())
     }
 
@@ -174,7 +178,7 @@ impl Vault {
         new: &NewConnection,
     ) -> Result<StoredConnection, StoreError> {
         let mut conn = self.store.connection();
-        let accounts = self.key(format_args!("tenant:{}:accounts", new.tenant_id));
+        let accounts = self.key(&format!("tenant:{}:accounts", new.tenant_id));
         let candidate =
             GrantId::parse(format!("g-{}", random_id())).map_err(|e| StoreError::Corrupt {
                 what: "grant id",
@@ -200,8 +204,8 @@ impl Vault {
             Some(token) => self.keyring.seal(token, &aad(&grant_id, "refresh_token"))?,
             None => String::new(),
         };
-        let grant_key = self.key(format_args!("grant:{grant_id}"));
-        let sites_key = self.key(format_args!("grant:{grant_id}:sites"));
+        let grant_key = self.key(&format!("grant:{grant_id}"));
+        let sites_key = self.key(&format!("grant:{grant_id}:sites"));
         let mut pipe = redis::pipe();
         pipe.atomic()
             .hset_multiple(
@@ -229,7 +233,7 @@ impl Vault {
             .ignore();
         for site in &new.sites {
             pipe.sadd(&sites_key, site.cloud_id.as_str()).ignore();
-            let site_key = self.key(format_args!("site:{grant_id}:{}", site.cloud_id));
+            let site_key = self.key(&format!("site:{grant_id}:{}", site.cloud_id));
             pipe.hset_multiple(
                 &site_key,
                 &[("url", site.url.as_str()), ("name", site.name.as_str())],
@@ -238,15 +242,97 @@ impl Vault {
             .hset_nx(&site_key, "added_at", &now)
             .ignore();
         }
-        pipe.sadd(self.key(format_args!("grants")), grant_id.as_str())
+        pipe.sadd(self.key("grants"), grant_id.as_str())
             .ignore()
             .sadd(
-                self.key(format_args!("tenant:{}:grants", new.tenant_id)),
+                self.key(&format!("tenant:{}:grants", new.tenant_id)),
                 grant_id.as_str(),
             )
             .ignore();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(StoredConnection { grant_id, created })
+    }
+
+    /// Stores a refreshed token pair. Atlassian rotates refresh tokens: the
+    /// new one replaces the old in the same write as the access token, and
+    /// this returns only once Redis has both, so no caller can use the new
+    /// access token while the old refresh token is still the stored one.
+    /// Marks the grant active and clears its last error.
+    pub async fn store_refreshed(&self, id: &GrantId, tokens: &Tokens) -> Result<(), StoreError> {
+        let access = self
+            .keyring
+            .seal(&tokens.access_token, &aad(id, "access_token"))?;
+        let now = Utc::now().to_rfc3339();
+        let expires = tokens.access_expires_at.to_rfc3339();
+        let mut fields: Vec<(&str, &str)> = vec![
+            ("access_token", &access),
+            ("access_expires_at", &expires),
+            ("status", GrantStatus::Active.as_str()),
+            ("refreshed_at", &now),
+            ("updated_at", &now),
+            ("last_error", ""),
+        ];
+        // Without a new refresh token (no rotation) the stored one stays valid.
+        let refresh = match &tokens.refresh_token {
+            Some(token) => Some(self.keyring.seal(token, &aad(id, "refresh_token"))?),
+            None => None,
+        };
+        if let Some(refresh) = &refresh {
+            fields.push(("refresh_token", refresh));
+        }
+        self.update_existing(id, &fields).await
+    }
+
+    /// Atlassian refused the grant's refresh token: the user must consent
+    /// again. Its sites stop syncing until then.
+    pub async fn mark_needs_reauth(&self, id: &GrantId, reason: &str) -> Result<(), StoreError> {
+        let now = Utc::now().to_rfc3339();
+        self.update_existing(
+            id,
+            &[
+                ("status", GrantStatus::NeedsReauth.as_str()),
+                ("last_error", reason),
+                ("updated_at", &now),
+            ],
+        )
+        .await
+    }
+
+    /// Remembers why the last refresh failed (transient failures keep the
+    /// grant active).
+    pub async fn record_error(&self, id: &GrantId, reason: &str) -> Result<(), StoreError> {
+        let now = Utc::now().to_rfc3339();
+        self.update_existing(id, &[("last_error", reason), ("updated_at", &now)])
+            .await
+    }
+
+    /// HSETs `fields` on an existing grant only (a grant deleted meanwhile
+    /// must not be resurrected as a partial hash).
+    async fn update_existing(
+        &self,
+        id: &GrantId,
+        fields: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        const UPDATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+";
+        let script = redis::Script::new(UPDATE);
+        let mut invocation = script.key(self.key(&format!("grant:{id}")));
+        for (field, value) in fields {
+            invocation.arg(*field).arg(*value);
+        }
+        let mut conn = self.store.connection();
+        let updated: i64 = invocation.invoke_async(&mut conn).await?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                what: "grant",
+                reason: format!("grant {id} does not exist"),
+            })
+        }
     }
 
     /// The grant, without tokens.
@@ -284,14 +370,14 @@ impl Vault {
     pub async fn sites(&self, id: &GrantId) -> Result<Vec<SiteInfo>, StoreError> {
         let mut conn = self.store.connection();
         let mut cloud_ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(self.key(format_args!("grant:{id}:sites")))
+            .arg(self.key(&format!("grant:{id}:sites")))
             .query_async(&mut conn)
             .await?;
         cloud_ids.sort();
         let mut sites = Vec::with_capacity(cloud_ids.len());
         for cloud_id in cloud_ids {
             let fields: HashMap<String, String> = redis::cmd("HGETALL")
-                .arg(self.key(format_args!("site:{id}:{cloud_id}")))
+                .arg(self.key(&format!("site:{id}:{cloud_id}")))
                 .query_async(&mut conn)
                 .await?;
             let cloud_id = CloudId::parse(cloud_id).map_err(|e| StoreError::Corrupt {
@@ -309,13 +395,13 @@ impl Vault {
 
     /// Every grant id of a tenant, sorted.
     pub async fn tenant_grants(&self, tenant: &TenantId) -> Result<Vec<GrantId>, StoreError> {
-        self.id_set(self.key(format_args!("tenant:{tenant}:grants")))
+        self.id_set(self.key(&format!("tenant:{tenant}:grants")))
             .await
     }
 
     /// Every grant id, sorted.
     pub async fn all_grants(&self) -> Result<Vec<GrantId>, StoreError> {
-        self.id_set(self.key(format_args!("grants"))).await
+        self.id_set(self.key("grants")).await
     }
 
     async fn id_set(&self, key: String) -> Result<Vec<GrantId>, StoreError> {
@@ -338,7 +424,7 @@ impl Vault {
     async fn grant_fields(&self, id: &GrantId) -> Result<HashMap<String, String>, StoreError> {
         let mut conn = self.store.connection();
         Ok(redis::cmd("HGETALL")
-            .arg(self.key(format_args!("grant:{id}")))
+            .arg(self.key(&format!("grant:{id}")))
             .query_async(&mut conn)
             .await?)
     }
@@ -384,5 +470,12 @@ fn parse_grant(id: &GrantId, fields: &HashMap<String, String>) -> Result<Grant, 
         access_expires_at: parse_time("grant access_expires_at", field("access_expires_at"))?,
         created_at: parse_time("grant created_at", field("created_at"))?,
         updated_at: parse_time("grant updated_at", field("updated_at"))?,
+        refreshed_at: match field("refreshed_at") {
+            "" => None,
+            value => Some(parse_time("grant refreshed_at", value)?),
+        },
+        last_error: Some(field("last_error"))
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned),
     })
 }

@@ -290,3 +290,43 @@ async fn sync_jobs_queue_under_the_prefix() {
         "queue keys live under the prefix"
     );
 }
+
+#[tokio::test]
+async fn a_lease_is_held_by_one_owner_and_only_that_owner_renews_or_frees_it() {
+    let store = store();
+    let ttl = Duration::from_secs(30);
+    let first = store
+        .try_lock("crawl:c1", ttl)
+        .await
+        .unwrap()
+        .expect("free lock");
+    assert!(
+        store.try_lock("crawl:c1", ttl).await.unwrap().is_none(),
+        "held"
+    );
+    assert!(store.is_locked("crawl:c1").await.unwrap());
+    assert!(first.renew(ttl).await.unwrap());
+    assert!(first.release().await.unwrap());
+    assert!(!store.is_locked("crawl:c1").await.unwrap());
+
+    // An expired lease cannot free (or renew) its successor's.
+    let short = store
+        .try_lock("crawl:c2", Duration::from_millis(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let successor = loop {
+        // The 1 ms lease expires on Redis' clock; take it as soon as it has.
+        if let Some(lease) = store.try_lock("crawl:c2", ttl).await.unwrap() {
+            break lease;
+        }
+    };
+    assert!(!short.renew(ttl).await.unwrap());
+    assert!(!short.release().await.unwrap());
+    assert!(
+        store.is_locked("crawl:c2").await.unwrap(),
+        "the successor still holds it"
+    );
+    assert!(successor.release().await.unwrap());
+    store.delete_all_keys().await.unwrap();
+}

@@ -3,12 +3,15 @@
 //! replicas share one Redis. It serves `/healthz`, `/readyz` and `/metrics`
 //! on `worker.listen_addr`.
 //!
-//! Wiring only: crawling lives in `confsync-confluence`, state in
-//! `confsync-store`, pushing in `confsync-indexer`. The job handlers, the
-//! scheduler and the refresher arrive with their issues; today the worker
-//! starts, waits for Redis, serves its ops endpoints and stops cleanly.
+//! Talking to Atlassian lives in `confsync-confluence` and `confsync-oauth`,
+//! state in `confsync-store`, pushing in `confsync-indexer`; this crate holds
+//! the decisions: [`tokens`] (when and how a grant's tokens are refreshed,
+//! single-flight across replicas). The job handlers and the scheduler that
+//! drives them arrive with their issues; today `run` starts, waits for Redis,
+//! serves its ops endpoints and stops cleanly.
 
 mod metrics;
+pub mod tokens;
 
 use std::future::Future;
 
