@@ -1,10 +1,15 @@
-//! Metric families of the indexer push.
+//! Metric families of the indexer push, registered once per registry by the
+//! binary that pushes. Labels come from small fixed sets: never a tenant,
+//! document or account id. In this crate only `events` updates them;
+//! `documents_unchanged` is the worker's, which decides what not to push.
 
 use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 #[derive(Debug, Clone)]
 pub struct IndexerMetrics {
-    /// `confsync_documents_pushed_total{kind,op}`: `op` is `upsert` or `delete`.
+    /// `confsync_documents_pushed_total{kind,op}`: `op` is `upsert` or `delete`;
+    /// `kind` is the document's kind for upserts, and for deletes the kind
+    /// their id names (`page`, `blogpost`, `comment`, `unknown`).
     pub documents_pushed: IntCounterVec,
     /// `confsync_documents_unchanged_total`: documents skipped because their hash did not change.
     pub documents_unchanged: IntCounter,
