@@ -1,6 +1,9 @@
 //! Metric families of the Confluence API client. Labels are small fixed sets:
 //! `endpoint` is a route template (`pages`, `footer_comments`, `user_bulk`…),
 //! never a URL with ids in it.
+//!
+//! Registration only: the families are fed through `events`, next to each
+//! event's log line, and nowhere else.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
