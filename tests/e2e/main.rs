@@ -7,5 +7,6 @@
 mod chaos;
 mod connect;
 mod ops;
+mod scheduler;
 mod secrets;
 mod tokens;

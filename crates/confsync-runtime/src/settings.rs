@@ -185,6 +185,15 @@ pub struct WorkerSettings {
     pub listen_addr: SocketAddr,
     pub concurrency: usize,
     pub shutdown_timeout_secs: u64,
+    /// Six-field cron expression (seconds first), checked at load time.
+    pub scheduler_cron: String,
+}
+
+impl WorkerSettings {
+    /// The scheduler's cron schedule (validated by [`Settings::load`]).
+    pub fn scheduler_schedule(&self) -> Result<cron::Schedule, SettingsError> {
+        parse_cron("worker.scheduler_cron", &self.scheduler_cron)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -451,6 +460,7 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
     positive("receiver.state_ttl_secs", receiver.state_ttl_secs)?;
 
     positive("worker.concurrency", worker.concurrency as u64)?;
+    worker.scheduler_schedule()?;
 
     positive("sync.min_poll_interval_secs", sync.min_poll_interval_secs)?;
     ordered(
@@ -542,6 +552,17 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
             previous_token_encryption_key,
         },
     })
+}
+
+fn parse_cron(key: &str, expression: &str) -> Result<cron::Schedule, SettingsError> {
+    use std::str::FromStr as _;
+    if expression.split_whitespace().count() < 6 {
+        return Err(SettingsError::invalid(
+            key,
+            "expected 6 or 7 cron fields, seconds first (e.g. `0 * * * * *`)",
+        ));
+    }
+    cron::Schedule::from_str(expression).map_err(|e| SettingsError::invalid(key, e.to_string()))
 }
 
 fn positive(key: &str, value: u64) -> Result<(), SettingsError> {
@@ -859,6 +880,14 @@ mod tests {
                 "receiver.return_to_allowlist",
             ),
             (vec![("CONFSYNC_ENV", "staging")], "CONFSYNC_ENV"),
+            (
+                vec![("CONFSYNC__WORKER__SCHEDULER_CRON", "* * * * *")],
+                "worker.scheduler_cron",
+            ),
+            (
+                vec![("CONFSYNC__WORKER__SCHEDULER_CRON", "0 61 * * * *")],
+                "worker.scheduler_cron",
+            ),
         ] {
             let message = error(&pairs);
             assert!(

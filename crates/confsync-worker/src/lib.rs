@@ -6,16 +6,21 @@
 //! Talking to Atlassian lives in `confsync-confluence` and `confsync-oauth`,
 //! state in `confsync-store`, pushing in `confsync-indexer`; this crate holds
 //! the decisions: [`tokens`] (when and how a grant's tokens are refreshed,
-//! single-flight across replicas). The job handlers and the scheduler that
-//! drives them arrive with their issues; today `run` starts, waits for Redis,
-//! serves its ops endpoints and stops cleanly.
+//! single-flight across replicas) and [`scheduler`] (what each cron tick
+//! does: today, refresh due tokens and publish grant gauges). The sync job
+//! handlers arrive with the crawl engine.
 
 mod metrics;
+pub mod scheduler;
 pub mod tokens;
 
 use std::future::Future;
 
+use std::time::Duration;
+
 use confsync_runtime::{Settings, ops, shutdown, telemetry, wiring};
+use scheduler::Scheduler;
+use tokens::{RefreshPolicy, TokenKeeper};
 use tokio::net::TcpListener;
 
 pub use metrics::WorkerMetrics;
@@ -27,6 +32,10 @@ pub enum WorkerError {
     Metrics(#[from] prometheus::Error),
     #[error(transparent)]
     Store(#[from] confsync_store::StoreError),
+    #[error(transparent)]
+    OAuth(#[from] confsync_oauth::OAuthError),
+    #[error(transparent)]
+    Settings(#[from] confsync_runtime::settings::SettingsError),
     #[error("ops server: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -39,8 +48,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WorkerError> {
     let registry = telemetry::new_registry("worker")?;
-    let _metrics = WorkerMetrics::register(&registry)?;
+    let metrics = WorkerMetrics::register(&registry)?;
     let store = wiring::open_store(&settings)?;
+    let oauth = wiring::oauth_client(&settings)?;
+    let schedule = settings.worker.scheduler_schedule()?;
     let router = ops::router(registry, wiring::redis_readiness(store.clone()));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -53,12 +64,31 @@ pub async fn run(
     tracing::info!(%addr, environment = settings.environment.as_str(), "worker started; ops endpoints served");
 
     tokio::pin!(shutdown);
-    tokio::select! {
-        () = store.wait_until_ready() => {
-            tracing::info!("no job handlers are wired yet: the worker only serves its ops endpoints");
-            shutdown.await;
+    let ready = tokio::select! {
+        () = store.wait_until_ready() => true,
+        () = &mut shutdown => false,
+    };
+    if ready {
+        let vault = wiring::open_vault(&settings, store.clone()).await?;
+        if oauth.is_none() {
+            tracing::warn!("no Atlassian OAuth client configured: tokens are not refreshed");
         }
-        () = &mut shutdown => {}
+        let keeper = oauth.map(|oauth| {
+            let policy = RefreshPolicy {
+                refresh_ahead: Duration::from_secs(settings.sync.refresh_ahead_secs),
+                idle_refresh: Duration::from_secs(settings.sync.idle_refresh_secs),
+                ..RefreshPolicy::default()
+            };
+            TokenKeeper::new(
+                store.clone(),
+                vault.clone(),
+                oauth,
+                policy,
+                metrics.oauth.clone(),
+            )
+        });
+        let scheduler = Scheduler::new(store.clone(), vault, keeper, metrics.clone(), TICK_LEASE);
+        run_scheduler(&scheduler, schedule, &mut shutdown).await;
     }
 
     tracing::info!("worker stopping");
@@ -70,4 +100,45 @@ pub async fn run(
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// How long a tick's lease lives; far longer than any gap between ticks.
+const TICK_LEASE: Duration = Duration::from_secs(3600);
+
+/// Ticks the scheduler on `schedule` until `shutdown` completes. Every
+/// replica ticks; [`Scheduler::tick`] lets one act per tick.
+async fn run_scheduler(
+    scheduler: &Scheduler,
+    schedule: cron::Schedule,
+    shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+) {
+    use futures_util::StreamExt as _;
+    let ticks = apalis_cron::CronScheduler::new(schedule).into_stream();
+    tokio::pin!(ticks);
+    tracing::info!("scheduler running");
+    loop {
+        let tick = tokio::select! {
+            tick = ticks.next() => tick,
+            () = shutdown.as_mut() => return,
+        };
+        let Some(tick) = tick else {
+            tracing::error!("the cron schedule has no further ticks; scheduler stopped");
+            shutdown.as_mut().await;
+            return;
+        };
+        let at = match tick {
+            // Every replica names the tick by its scheduled time, not its own clock.
+            Ok(tick) => i64::try_from(tick.get_timestamp())
+                .ok()
+                .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                .unwrap_or_else(chrono::Utc::now),
+            Err(error) => {
+                tracing::error!(%error, "cron scheduler error");
+                continue;
+            }
+        };
+        if let Err(error) = scheduler.tick(at).await {
+            tracing::warn!(%error, "scheduler tick failed; the next tick retries");
+        }
+    }
 }
