@@ -260,3 +260,59 @@ async fn a_sweep_refreshes_every_due_grant() {
     assert_eq!(sim_refreshes(&app), 3);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_confluence_client_recovers_from_an_expired_token_through_the_keeper() {
+    use std::sync::Arc;
+
+    use confsync_confluence::metrics::ApiMetrics;
+    use confsync_confluence::{Limit, ListQuery, TokioClock, Unmetered};
+    use confsync_core::CloudId;
+    use confsync_worker::tokens::GrantTokens;
+
+    // Tokens living 30 s: the stored expiry is inside the client's 60 s
+    // margin, where the gateway's 404-for-expired quirk is recognised.
+    let app = TestApp::spawn_with(
+        SimConfig::default()
+            .sites(1)
+            .pages(30)
+            .access_token_ttl(Duration::from_secs(30)),
+        &[],
+    )
+    .await;
+    let grant = GrantId::parse(app.connect("acme").await).unwrap();
+    let before = app.vault().tokens(&grant).await.unwrap().unwrap();
+    app.sim.control().expire_access_tokens(&GrantSelector::All);
+
+    let api_metrics = ApiMetrics::register(&prometheus::Registry::new()).unwrap();
+    let confluence = confsync_runtime::wiring::confluence(
+        &app.settings,
+        api_metrics,
+        Arc::new(TokioClock),
+        Arc::new(Unmetered),
+    )
+    .unwrap();
+    let cloud = CloudId::parse(app.sim.control().sites()[0].cloud_id.clone()).unwrap();
+    let site = confluence
+        .site(
+            cloud,
+            Arc::new(GrantTokens::new(keeper(&app), grant.clone())),
+        )
+        .unwrap();
+    let page = site
+        .pages(ListQuery::new(Limit::MAX))
+        .next_page()
+        .await
+        .unwrap()
+        .expect("a first page");
+
+    assert!(!page.results.is_empty());
+    assert_eq!(sim_refreshes(&app), 1, "exactly one refresh");
+    let after = app.vault().tokens(&grant).await.unwrap().unwrap();
+    assert_ne!(
+        after.access_token.expose_secret(),
+        before.access_token.expose_secret(),
+        "the refreshed pair is stored"
+    );
+    app.stop().await;
+}

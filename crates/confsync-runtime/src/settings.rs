@@ -157,6 +157,13 @@ pub struct AtlassianSettings {
     pub api_url: Url,
     pub scopes: Vec<String>,
     pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub retry_initial_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+    pub retry_max_retries: usize,
+    pub max_in_request_wait_secs: u64,
+    pub expiry_margin_secs: u64,
+    pub gateway_timeout_fallback_limit: u32,
 }
 
 impl AtlassianSettings {
@@ -236,6 +243,10 @@ pub struct IndexerSettings {
     pub max_batch_documents: usize,
     pub max_batch_bytes: usize,
     pub request_timeout_ms: u64,
+    pub retry_min_delay_ms: u64,
+    pub retry_max_delay_ms: u64,
+    pub retry_max_attempts: u32,
+    pub retry_max_total_wait_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +257,10 @@ struct RawIndexerSettings {
     max_batch_documents: usize,
     max_batch_bytes: usize,
     request_timeout_ms: u64,
+    retry_min_delay_ms: u64,
+    retry_max_delay_ms: u64,
+    retry_max_attempts: u32,
+    retry_max_total_wait_secs: u64,
 }
 
 /// Raw AES-256 keys (32 bytes each), decoded from base64 at start-up.
@@ -432,6 +447,20 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
         ));
     }
     positive("atlassian.request_timeout_ms", atlassian.request_timeout_ms)?;
+    positive("atlassian.connect_timeout_ms", atlassian.connect_timeout_ms)?;
+    ordered(
+        (
+            "atlassian.retry_initial_delay_ms",
+            atlassian.retry_initial_delay_ms,
+        ),
+        ("atlassian.retry_max_delay_ms", atlassian.retry_max_delay_ms),
+    )?;
+    if !(1..=250).contains(&atlassian.gateway_timeout_fallback_limit) {
+        return Err(SettingsError::invalid(
+            "atlassian.gateway_timeout_fallback_limit",
+            "must be between 1 and 250",
+        ));
+    }
     if production {
         required("atlassian.client_id", &atlassian.client_id)?;
         required(
@@ -515,6 +544,15 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
     )?;
     positive("indexer.max_batch_bytes", indexer.max_batch_bytes as u64)?;
     positive("indexer.request_timeout_ms", indexer.request_timeout_ms)?;
+    positive("indexer.retry_min_delay_ms", indexer.retry_min_delay_ms)?;
+    ordered(
+        ("indexer.retry_min_delay_ms", indexer.retry_min_delay_ms),
+        ("indexer.retry_max_delay_ms", indexer.retry_max_delay_ms),
+    )?;
+    positive(
+        "indexer.retry_max_attempts",
+        u64::from(indexer.retry_max_attempts),
+    )?;
 
     let token_encryption_key = parse_key(
         "security.token_encryption_key",
@@ -546,6 +584,10 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
             max_batch_documents: indexer.max_batch_documents,
             max_batch_bytes: indexer.max_batch_bytes,
             request_timeout_ms: indexer.request_timeout_ms,
+            retry_min_delay_ms: indexer.retry_min_delay_ms,
+            retry_max_delay_ms: indexer.retry_max_delay_ms,
+            retry_max_attempts: indexer.retry_max_attempts,
+            retry_max_total_wait_secs: indexer.retry_max_total_wait_secs,
         },
         security: SecuritySettings {
             token_encryption_key,

@@ -2,7 +2,14 @@
 //! OAuth client from the settings, and the readiness check that pings Redis.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use confsync_confluence::metrics::ApiMetrics;
+use confsync_confluence::{ClientConfig, Clock, Confluence, ConfluenceError, Limit, PointsBudget};
+use confsync_indexer::metrics::IndexerMetrics;
+use confsync_indexer::{
+    BatchLimits, Indexer, IndexerConfig, IndexerError, IndexerTarget, RetryPolicy,
+};
 use confsync_oauth::{AtlassianOAuth, OAuthConfig, OAuthError};
 use confsync_store::crypto::Keyring;
 use confsync_store::{Store, StoreConfig, StoreError, Vault};
@@ -69,4 +76,58 @@ pub fn oauth_client(settings: &Settings) -> Result<Option<AtlassianOAuth>, OAuth
         request_timeout: atlassian.request_timeout(),
     })
     .map(Some)
+}
+
+/// The indexer client for `settings.indexer`, or `None` when no indexer is
+/// configured (dev without `INDEXER_URL`; production refuses to start then).
+pub fn indexer(
+    settings: &Settings,
+    metrics: IndexerMetrics,
+) -> Result<Option<Indexer>, IndexerError> {
+    let indexer = &settings.indexer;
+    let Some(target) = &indexer.target else {
+        return Ok(None);
+    };
+    let target = match target {
+        crate::settings::IndexerTarget::Http(url) => IndexerTarget::Http(url.clone()),
+        crate::settings::IndexerTarget::File(path) => IndexerTarget::File(path.clone()),
+    };
+    let config = IndexerConfig {
+        target,
+        token: indexer.token.clone(),
+        limits: BatchLimits {
+            max_documents: indexer.max_batch_documents,
+            max_bytes: indexer.max_batch_bytes,
+        },
+        request_timeout: Duration::from_millis(indexer.request_timeout_ms),
+        retry: RetryPolicy {
+            min_delay: Duration::from_millis(indexer.retry_min_delay_ms),
+            max_delay: Duration::from_millis(indexer.retry_max_delay_ms),
+            max_attempts: indexer.retry_max_attempts,
+            max_total_wait: Duration::from_secs(indexer.retry_max_total_wait_secs),
+        },
+    };
+    Indexer::new(config, metrics).map(Some)
+}
+
+/// The Confluence API client for `settings.atlassian`, metered by `budget`.
+pub fn confluence(
+    settings: &Settings,
+    metrics: ApiMetrics,
+    clock: Arc<dyn Clock>,
+    budget: Arc<dyn PointsBudget>,
+) -> Result<Confluence, ConfluenceError> {
+    let a = &settings.atlassian;
+    let mut config = ClientConfig::atlassian(a.api_url.clone());
+    config.request_timeout = a.request_timeout();
+    config.connect_timeout = Duration::from_millis(a.connect_timeout_ms);
+    config.retry.initial_delay = Duration::from_millis(a.retry_initial_delay_ms);
+    config.retry.max_delay = Duration::from_millis(a.retry_max_delay_ms);
+    config.retry.max_retries = a.retry_max_retries;
+    config.max_in_request_wait = Duration::from_secs(a.max_in_request_wait_secs);
+    config.expiry_margin = Duration::from_secs(a.expiry_margin_secs);
+    if let Some(limit) = Limit::new(a.gateway_timeout_fallback_limit) {
+        config.gateway_timeout_fallback_limit = limit;
+    }
+    Confluence::new(config, metrics, clock, budget)
 }

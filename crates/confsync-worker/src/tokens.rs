@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use confsync_confluence::{AccessToken, BoxFuture, TokenError, TokenSource};
 use confsync_core::GrantId;
 use confsync_core::error::{Classify as _, ErrorClass};
 use confsync_oauth::metrics::OAuthMetrics;
@@ -323,4 +324,76 @@ impl TokenKeeper {
 
 fn chrono_duration(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// One grant's tokens as the Confluence client sees them: the stored access
+/// token, and [`TokenKeeper::refresh_rejected`] when the API refuses it.
+#[derive(Debug, Clone)]
+pub struct GrantTokens {
+    keeper: TokenKeeper,
+    grant: GrantId,
+}
+
+impl GrantTokens {
+    pub fn new(keeper: TokenKeeper, grant: GrantId) -> Self {
+        GrantTokens { keeper, grant }
+    }
+
+    async fn current(&self) -> Result<AccessToken, TokenError> {
+        let vault = &self.keeper.vault;
+        let grant = vault.grant(&self.grant).await.map_err(store_unavailable)?;
+        match grant {
+            Some(grant) if grant.status == GrantStatus::Active => {}
+            _ => return Err(TokenError::GrantRevoked),
+        }
+        let tokens = vault
+            .tokens(&self.grant)
+            .await
+            .map_err(|e| match e.class() {
+                ErrorClass::NeedsReauth => TokenError::GrantRevoked,
+                _ => store_unavailable(e),
+            })?;
+        let tokens = tokens.ok_or(TokenError::GrantRevoked)?;
+        Ok(AccessToken {
+            secret: tokens.access_token,
+            expires_at: tokens.access_expires_at,
+        })
+    }
+}
+
+impl TokenSource for GrantTokens {
+    fn access_token(&self) -> BoxFuture<'_, Result<AccessToken, TokenError>> {
+        Box::pin(self.current())
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        rejected: &'a SecretString,
+    ) -> BoxFuture<'a, Result<AccessToken, TokenError>> {
+        Box::pin(async move {
+            let tokens = self
+                .keeper
+                .refresh_rejected(&self.grant, rejected)
+                .await
+                .map_err(|error| match error.class() {
+                    ErrorClass::NeedsReauth => TokenError::GrantRevoked,
+                    ErrorClass::Transient { retry_after } => TokenError::Unavailable {
+                        reason: error.to_string(),
+                        retry_after,
+                    },
+                    ErrorClass::Permanent => TokenError::Config(error.to_string()),
+                })?;
+            Ok(AccessToken {
+                secret: tokens.access_token,
+                expires_at: tokens.access_expires_at,
+            })
+        })
+    }
+}
+
+fn store_unavailable(error: StoreError) -> TokenError {
+    TokenError::Unavailable {
+        reason: error.to_string(),
+        retry_after: None,
+    }
 }
