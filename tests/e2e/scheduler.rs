@@ -94,6 +94,11 @@ async fn one_replica_acts_per_tick_and_refreshes_what_is_due() {
     );
     assert_eq!(gauge(&registry, "grants", "active"), 1.0);
     assert_eq!(gauge(&registry, "grants", "needs_reauth"), 1.0);
+    assert_eq!(
+        gauge(&registry, "jobs", "waiting"),
+        2.0,
+        "the two connect-time full syncs"
+    );
 
     // The next tick is anyone's; the refreshed grant is not due again yet
     // (refreshed after this tick began).

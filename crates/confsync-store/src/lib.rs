@@ -19,4 +19,4 @@ pub use error::StoreError;
 pub use grants::{Grant, GrantStatus, NewConnection, SiteInfo, StoredConnection, Tokens, Vault};
 pub use lock::Lease;
 pub use oauth_state::{PendingConnect, StateLookup};
-pub use queue::SyncQueue;
+pub use queue::{QueueCounts, SyncQueue};

@@ -8,6 +8,13 @@ use confsync_core::jobs::{SYNC_QUEUE, SyncJob};
 
 use crate::{Store, StoreError};
 
+/// Jobs by state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueCounts {
+    pub waiting: u64,
+    pub dead: u64,
+}
+
 /// Producer and inspector of the sync queue.
 #[derive(Clone)]
 pub struct SyncQueue {
@@ -48,6 +55,25 @@ impl SyncQueue {
             .push_task(TaskBuilder::new(job).build())
             .await
             .map_err(|e| StoreError::Queue(e.to_string()))
+    }
+
+    /// How many jobs wait (due or scheduled) and how many died (exhausted
+    /// their retries or were aborted): the queue figures on `/metrics`.
+    pub async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        let mut conn = self.store.connection();
+        let (active, scheduled, dead): (u64, u64, u64) = redis::pipe()
+            .cmd("LLEN")
+            .arg(format!("{}:active", self.name))
+            .cmd("ZCARD")
+            .arg(format!("{}:scheduled", self.name))
+            .cmd("SCARD")
+            .arg(format!("{}:dead", self.name))
+            .query_async(&mut conn)
+            .await?;
+        Ok(QueueCounts {
+            waiting: active + scheduled,
+            dead,
+        })
     }
 
     /// The jobs waiting to run: those already due, then those scheduled.

@@ -5,7 +5,7 @@ use confsync_confluence::metrics::ApiMetrics;
 use confsync_indexer::metrics::IndexerMetrics;
 use confsync_oauth::metrics::OAuthMetrics;
 use confsync_store::metrics::StoreMetrics;
-use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 #[derive(Debug, Clone)]
 pub struct WorkerMetrics {
@@ -19,6 +19,8 @@ pub struct WorkerMetrics {
     pub sync_duration: HistogramVec,
     /// `confsync_sync_lag_seconds`: the oldest site's time since its last successful sync.
     pub sync_lag: Gauge,
+    /// `confsync_jobs{queue,state}`: jobs waiting (`waiting`) or given up on (`dead`).
+    pub jobs: IntGaugeVec,
 }
 
 impl WorkerMetrics {
@@ -40,6 +42,11 @@ impl WorkerMetrics {
         registry.register(Box::new(sync_runs.clone()))?;
         registry.register(Box::new(sync_duration.clone()))?;
         registry.register(Box::new(sync_lag.clone()))?;
+        let jobs = IntGaugeVec::new(
+            Opts::new("jobs", "Jobs in the queues, by queue and state"),
+            &["queue", "state"],
+        )?;
+        registry.register(Box::new(jobs.clone()))?;
         Ok(Self {
             api: ApiMetrics::register(registry)?,
             indexer: IndexerMetrics::register(registry)?,
@@ -48,6 +55,7 @@ impl WorkerMetrics {
             sync_runs,
             sync_duration,
             sync_lag,
+            jobs,
         })
     }
 }

@@ -10,7 +10,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use confsync_store::{GrantStatus, Store, StoreError, Vault};
+use confsync_core::jobs::SYNC_QUEUE;
+use confsync_store::{GrantStatus, Store, StoreError, SyncQueue, Vault};
 
 use crate::WorkerMetrics;
 use crate::tokens::TokenKeeper;
@@ -31,6 +32,7 @@ pub enum TickReport {
 pub struct Scheduler {
     store: Store,
     vault: Vault,
+    queue: SyncQueue,
     /// `None` without Atlassian credentials: nothing to refresh with.
     keeper: Option<TokenKeeper>,
     metrics: WorkerMetrics,
@@ -46,19 +48,25 @@ impl Scheduler {
         metrics: WorkerMetrics,
         tick_lease: Duration,
     ) -> Self {
+        let queue = SyncQueue::new(&store);
         Scheduler {
             store,
             vault,
+            queue,
             keeper,
             metrics,
             tick_lease,
         }
     }
 
-    /// Acts on the tick at `now` unless another replica already has.
+    /// Acts on the tick at `now` unless another replica already has. Every
+    /// replica publishes the fleet's gauges (grants, queue), read from Redis,
+    /// so whichever replica Prometheus scrapes shows them.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
+        self.publish_queue_gauges().await?;
         let lock = format!("scheduler:{}", now.timestamp());
         if self.store.try_lock(&lock, self.tick_lease).await?.is_none() {
+            self.publish_grant_gauges().await?;
             return Ok(TickReport::Skipped);
         }
         let (tokens_refreshed, refresh_failures) = match &self.keeper {
@@ -73,6 +81,17 @@ impl Scheduler {
             tokens_refreshed,
             refresh_failures,
         })
+    }
+
+    /// `confsync_jobs{queue,state}` from the sync queue.
+    async fn publish_queue_gauges(&self) -> Result<(), StoreError> {
+        let counts = self.queue.counts().await?;
+        let jobs = &self.metrics.jobs;
+        jobs.with_label_values(&[SYNC_QUEUE, "waiting"])
+            .set(i64::try_from(counts.waiting).unwrap_or(i64::MAX));
+        jobs.with_label_values(&[SYNC_QUEUE, "dead"])
+            .set(i64::try_from(counts.dead).unwrap_or(i64::MAX));
+        Ok(())
     }
 
     /// `confsync_grants{status}` from the stored grants.
