@@ -5,6 +5,7 @@
 //! The only crate that talks to Redis. It knows nothing about HTTP, Atlassian
 //! or the indexer; every key it writes starts with the configured prefix.
 
+pub mod budget;
 mod connection;
 pub mod crypto;
 mod error;
