@@ -10,6 +10,7 @@
 //! does: today, refresh due tokens and publish grant gauges). The sync job
 //! handlers arrive with the crawl engine.
 
+pub mod budget;
 mod metrics;
 pub mod scheduler;
 pub mod tokens;
