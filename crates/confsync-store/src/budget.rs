@@ -6,8 +6,10 @@
 //! - **Capacity** is `points_per_window × (1 − headroom_fraction)` per window
 //!   (an hour in production), refilled continuously at `capacity / window`,
 //!   with at most `burst_points` banked. Since `burst_points` may not exceed
-//!   the headroom, the points granted inside any window of Atlassian's never
-//!   exceed its quota, whenever the window starts.
+//!   the headroom, the points granted inside any window of Atlassian's stay
+//!   within its quota wherever the window starts (requests granted just
+//!   before a reset but charged after it aside: the headroom left over and
+//!   the `remaining` correction cover those).
 //! - **Reservations**: a request reserves its worst case and is settled to its
 //!   real cost afterwards; the difference is refunded. A reservation that is
 //!   never settled counts as spent once `reservation_ttl` has passed.
