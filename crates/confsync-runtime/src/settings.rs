@@ -521,6 +521,16 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
             "must be at least 0 and below 1",
         ));
     }
+    positive("budget.burst_points", budget.burst_points)?;
+    // A full burst spent right after Atlassian's window resets must stay
+    // inside the points the headroom keeps back.
+    let headroom_points = budget.points_per_hour as f64 * budget.headroom_fraction;
+    if budget.burst_points as f64 > headroom_points {
+        return Err(SettingsError::invalid(
+            "budget.burst_points",
+            format!("must not exceed points_per_hour × headroom_fraction ({headroom_points:.0})"),
+        ));
+    }
 
     let target = parse_indexer_url(&indexer.url)?;
     if production && target.is_none() {
@@ -891,6 +901,14 @@ mod tests {
             (
                 vec![("CONFSYNC__BUDGET__HEADROOM_FRACTION", "1.5")],
                 "budget.headroom_fraction",
+            ),
+            (
+                vec![("CONFSYNC__BUDGET__BURST_POINTS", "7000")],
+                "budget.burst_points",
+            ),
+            (
+                vec![("CONFSYNC__BUDGET__BURST_POINTS", "0")],
+                "budget.burst_points",
             ),
             (
                 vec![("CONFSYNC__SYNC__MIN_POLL_INTERVAL_SECS", "900")],
