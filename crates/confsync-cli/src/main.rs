@@ -1,7 +1,9 @@
 //! `confsync`, the operator CLI. One subcommand per operator task; each
 //! lives in its own module and only wires library crates together (no
-//! business logic here). Today: `render`.
+//! business logic here): `render` converts a body locally; `connections`,
+//! `show`, `resync` and `disconnect` call the receiver's operator API.
 
+mod api;
 mod render;
 
 use std::process::ExitCode;
@@ -15,6 +17,8 @@ use clap::{Parser, Subcommand};
     about = "Operate confsync, the Confluence-to-index sync daemon"
 )]
 struct Cli {
+    #[command(flatten)]
+    endpoint: api::Endpoint,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,12 +28,30 @@ enum Command {
     /// Convert a Confluence body read on stdin to Markdown on stdout, as the
     /// worker would index it.
     Render(render::Args),
+    /// List connections (grants) with their status and sites.
+    Connections(api::ListArgs),
+    /// Show one connection as JSON.
+    Show {
+        /// The connection (grant id).
+        grant: String,
+    },
+    /// Queue a sync of a connection's sites (coalesced with a running one).
+    Resync(api::ResyncArgs),
+    /// Disconnect a connection: delete its tokens and stop its syncs.
+    Disconnect {
+        /// The connection (grant id).
+        grant: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(args) => render::run(&args),
+        Command::Connections(args) => api::list(&cli.endpoint, &args),
+        Command::Show { grant } => api::show(&cli.endpoint, &grant),
+        Command::Resync(args) => api::resync(&cli.endpoint, &args),
+        Command::Disconnect { grant } => api::disconnect(&cli.endpoint, &grant),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! so call sites read `events::connected(..)` and names live in one place.
 //! Nothing here logs a code, token or secret.
 
+use confsync_core::jobs::SyncMode;
 use confsync_core::{GrantId, TenantId};
 
 use crate::metrics::ReceiverMetrics;
@@ -37,4 +38,28 @@ pub(crate) fn callback_failed(metrics: &ReceiverMetrics, code: &'static str, det
         detail,
         "connect callback failed; nothing stored"
     );
+}
+
+pub(crate) fn resync_queued(
+    metrics: &ReceiverMetrics,
+    grant: &GrantId,
+    mode: SyncMode,
+    jobs: usize,
+) {
+    metrics.admin.with_label_values(&["resync", "queued"]).inc();
+    tracing::info!(grant = %grant, mode = mode.as_str(), jobs, "operator resync queued");
+}
+
+pub(crate) fn disconnected(metrics: &ReceiverMetrics, grant: &GrantId) {
+    metrics.admin.with_label_values(&["disconnect", "ok"]).inc();
+    tracing::info!(grant = %grant, "connection disconnected; its tokens are deleted");
+}
+
+pub(crate) fn admin_refused(
+    metrics: &ReceiverMetrics,
+    operation: &'static str,
+    code: &'static str,
+) {
+    metrics.admin.with_label_values(&[operation, code]).inc();
+    tracing::warn!(operation, outcome = code, "operator request refused");
 }

@@ -8,6 +8,7 @@
 //! learn which account consented); its only state is Redis, through
 //! `confsync-store`.
 
+mod admin;
 mod api_auth;
 mod connect;
 mod events;
@@ -18,7 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use confsync_oauth::AtlassianOAuth;
 use confsync_runtime::settings::CALLBACK_PATH;
 use confsync_runtime::{Settings, ops, shutdown, telemetry, wiring};
@@ -100,6 +101,12 @@ pub async fn run(
     let router = Router::new()
         .route(ADD_PATH, get(connect::add))
         .route(CALLBACK_PATH, get(connect::callback))
+        .route("/api/v1/connections", get(admin::list))
+        .route(
+            "/api/v1/connections/{grant}",
+            get(admin::show).delete(admin::disconnect),
+        )
+        .route("/api/v1/connections/{grant}/resync", post(admin::resync))
         .with_state(state.clone())
         .merge(ops::router(
             registry,

@@ -9,6 +9,8 @@ pub struct ReceiverMetrics {
     /// `confsync_connect_total{stage,outcome}`: `stage` is `add` or `callback`;
     /// `outcome` is `started`, `connected` or a stable error code.
     pub connect: IntCounterVec,
+    /// `confsync_admin_requests_total{operation,outcome}`: operator API calls.
+    pub admin: IntCounterVec,
 }
 
 impl ReceiverMetrics {
@@ -21,9 +23,18 @@ impl ReceiverMetrics {
             &["stage", "outcome"],
         )?;
         registry.register(Box::new(connect.clone()))?;
+        let admin = IntCounterVec::new(
+            Opts::new(
+                "admin_requests_total",
+                "Operator API requests, by operation and outcome",
+            ),
+            &["operation", "outcome"],
+        )?;
+        registry.register(Box::new(admin.clone()))?;
         Ok(Self {
             store: StoreMetrics::register(registry)?,
             connect,
+            admin,
         })
     }
 }

@@ -298,6 +298,29 @@ impl Vault {
         .await
     }
 
+    /// Disconnects the grant: its tokens are deleted (not just marked) and
+    /// its status becomes `disconnected`, so nothing syncs or refreshes it
+    /// again. The record, its sites and crawl state stay for the operator; a
+    /// new consent by the same account for the same tenant revives it.
+    /// Returns false when the grant does not exist.
+    pub async fn disconnect(&self, id: &GrantId) -> Result<bool, StoreError> {
+        const DISCONNECT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[1], 'access_token', 'refresh_token')
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updated_at', ARGV[2], 'access_expires_at', ARGV[2])
+return 1
+";
+        let now = Utc::now().to_rfc3339();
+        let mut conn = self.store.connection();
+        let done: i64 = redis::Script::new(DISCONNECT)
+            .key(self.key(&format!("grant:{id}")))
+            .arg(GrantStatus::Disconnected.as_str())
+            .arg(&now)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(done == 1)
+    }
+
     /// Remembers why the last refresh failed (transient failures keep the
     /// grant active).
     pub async fn record_error(&self, id: &GrantId, reason: &str) -> Result<(), StoreError> {

@@ -3,6 +3,7 @@
 
 use apalis_core::backend::TaskSink as _;
 use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::task_id::TaskId;
 use apalis_redis::{Config as QueueConfig, RedisStorage};
 use confsync_core::jobs::{SYNC_QUEUE, SyncJob};
 
@@ -50,11 +51,16 @@ impl SyncQueue {
 
     /// Enqueues `job` to run as soon as a worker is free.
     pub async fn push(&self, job: SyncJob) -> Result<(), StoreError> {
+        self.push_job(job).await.map(|_| ())
+    }
+
+    /// Enqueues `job` and returns its job id (for operators to follow it).
+    pub async fn push_job(&self, job: SyncJob) -> Result<String, StoreError> {
+        let id = format!("job-{}", uuid::Uuid::new_v4().simple());
+        let task = TaskBuilder::new(job).task_id(TaskId::from_string(id.clone())).build();
         let mut storage = self.storage.clone();
-        storage
-            .push_task(TaskBuilder::new(job).build())
-            .await
-            .map_err(|e| StoreError::Queue(e.to_string()))
+        storage.push_task(task).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+        Ok(id)
     }
 
     /// How many jobs wait (due or scheduled) and how many died (exhausted
