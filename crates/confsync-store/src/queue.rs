@@ -57,9 +57,14 @@ impl SyncQueue {
     /// Enqueues `job` and returns its job id (for operators to follow it).
     pub async fn push_job(&self, job: SyncJob) -> Result<String, StoreError> {
         let id = format!("job-{}", uuid::Uuid::new_v4().simple());
-        let task = TaskBuilder::new(job).task_id(TaskId::from_string(id.clone())).build();
+        let task = TaskBuilder::new(job)
+            .task_id(TaskId::from_string(id.clone()))
+            .build();
         let mut storage = self.storage.clone();
-        storage.push_task(task).await.map_err(|e| StoreError::Queue(e.to_string()))?;
+        storage
+            .push_task(task)
+            .await
+            .map_err(|e| StoreError::Queue(e.to_string()))?;
         Ok(id)
     }
 
