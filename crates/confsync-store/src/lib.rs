@@ -8,12 +8,18 @@
 pub mod budget;
 mod connection;
 pub mod crypto;
+pub mod dead_letters;
+pub mod deferred;
+pub mod directory;
 mod error;
 pub mod grants;
+pub mod known;
 pub mod lock;
 pub mod metrics;
 pub mod oauth_state;
 pub mod queue;
+mod queue_schedule;
+pub mod sites;
 
 pub use connection::{Store, StoreConfig};
 pub use error::StoreError;
@@ -21,3 +27,4 @@ pub use grants::{Grant, GrantStatus, NewConnection, SiteInfo, StoredConnection, 
 pub use lock::Lease;
 pub use oauth_state::{PendingConnect, StateLookup};
 pub use queue::{QueueCounts, SyncQueue};
+pub use sites::{SiteState, SiteStore, SiteUpdate};
