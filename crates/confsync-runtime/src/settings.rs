@@ -216,6 +216,12 @@ pub struct SyncSettings {
     pub refresh_ahead_secs: u64,
     pub idle_refresh_secs: u64,
     pub lease_ttl_secs: u64,
+    /// Fetch each page's and blog post's labels when building its document
+    /// (one request each: labels are not on the list endpoints).
+    pub fetch_labels: bool,
+    pub user_cache_ttl_secs: u64,
+    pub retry_min_delay_secs: u64,
+    pub retry_max_delay_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -513,6 +519,12 @@ fn validate(environment: Environment, raw: RawSettings) -> Result<Settings, Sett
     positive("sync.reconcile_interval_secs", sync.reconcile_interval_secs)?;
     positive("sync.idle_refresh_secs", sync.idle_refresh_secs)?;
     positive("sync.lease_ttl_secs", sync.lease_ttl_secs)?;
+    positive("sync.user_cache_ttl_secs", sync.user_cache_ttl_secs)?;
+    positive("sync.retry_min_delay_secs", sync.retry_min_delay_secs)?;
+    ordered(
+        ("sync.retry_min_delay_secs", sync.retry_min_delay_secs),
+        ("sync.retry_max_delay_secs", sync.retry_max_delay_secs),
+    )?;
 
     positive("budget.points_per_hour", budget.points_per_hour)?;
     if !(0.0..1.0).contains(&budget.headroom_fraction) {
