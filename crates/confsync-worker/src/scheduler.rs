@@ -3,17 +3,34 @@
 //! (`lock:scheduler:{tick}`, left to expire rather than released, so a
 //! replica whose clock is a little late cannot act on the same tick again).
 //!
-//! Today a tick refreshes the tokens that are due and publishes the grant
-//! gauges; planning syncs joins it with the crawl engine. `tick` takes the
-//! time as an argument so tests drive it without waiting for the cron.
+//! A tick refreshes the tokens that are due, publishes the grant and queue
+//! gauges, and, with a [`Planner`], plans syncs: for every site of an active
+//! grant that is neither crawling nor already queued, an interrupted or
+//! missing full crawl, a follow-up someone asked for, a due incremental poll
+//! or deletion check (adaptive interval, backed off after failures), or a due
+//! reconciliation. Polls are planned most overdue first, and only as many as
+//! the fleet budget can pay for until the next tick (8 points for an idle
+//! poll, plus what the site's streams read last time). `plan:{cloud}` guards
+//! a site for a moment, so two replicas planning at once (a slow tick
+//! overlapping the next) never queue the same poll twice.
+//!
+//! `tick` takes the time as an argument so tests drive it without waiting for
+//! the cron. This module decides what to queue; the crawler decides what a
+//! job runs.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use confsync_core::jobs::SYNC_QUEUE;
-use confsync_store::{GrantStatus, Store, StoreError, SyncQueue, Vault};
+use confsync_core::jobs::{SYNC_QUEUE, SyncJob, SyncMode, SyncTrigger};
+use confsync_core::{CloudId, GrantId};
+use confsync_store::budget::Budget;
+use confsync_store::dead_letters::DeadLetters;
+use confsync_store::{GrantStatus, SiteState, SiteStore, Store, StoreError, SyncQueue, Vault};
 
 use crate::WorkerMetrics;
+use crate::crawl::CrawlSettings;
+use crate::events;
 use crate::tokens::TokenKeeper;
 
 /// What one tick did.
@@ -38,6 +55,8 @@ pub struct Scheduler {
     metrics: WorkerMetrics,
     /// How long a tick's lease lives: longer than the gap between ticks.
     tick_lease: Duration,
+    /// `None`: the tick plans no syncs (no crawl engine in this process).
+    planner: Option<Planner>,
 }
 
 impl Scheduler {
@@ -56,7 +75,15 @@ impl Scheduler {
             keeper,
             metrics,
             tick_lease,
+            planner: None,
         }
+    }
+
+    /// A scheduler whose ticks also plan syncs.
+    #[must_use]
+    pub fn with_planner(mut self, planner: Planner) -> Scheduler {
+        self.planner = Some(planner);
+        self
     }
 
     /// Acts on the tick at `now` unless another replica already has. Every
@@ -77,10 +104,23 @@ impl Scheduler {
         if tokens_refreshed + refresh_failures > 0 {
             tracing::info!(tokens_refreshed, refresh_failures, "scheduler tick");
         }
+        self.plan(now).await?;
         Ok(TickReport::Acted {
             tokens_refreshed,
             refresh_failures,
         })
+    }
+
+    /// Plans due syncs (see the module docs) and publishes the sync gauges.
+    /// Called by [`Scheduler::tick`] on the replica that acts; callable alone
+    /// by tests and tools. `None` without a planner.
+    pub async fn plan(&self, now: DateTime<Utc>) -> Result<Option<PlanReport>, StoreError> {
+        let Some(planner) = &self.planner else {
+            return Ok(None);
+        };
+        let report = planner.plan(&self.vault, &self.metrics, now).await?;
+        events::planned(&report);
+        Ok(Some(report))
     }
 
     /// `confsync_jobs{queue,state}` from the sync queue.
@@ -122,4 +162,262 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+/// What one planning pass queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanReport {
+    pub incremental: usize,
+    pub full: usize,
+    pub reconcile: usize,
+    /// Coalesced jobs queued now that their site is free.
+    pub followups: usize,
+    /// Due polls left for a later tick: the budget could not pay for them.
+    pub held_for_budget: usize,
+}
+
+impl PlanReport {
+    pub fn queued(&self) -> usize {
+        self.incremental + self.full + self.reconcile + self.followups
+    }
+}
+
+/// Points an idle incremental poll costs (four streams, one request and one
+/// object each), the base of a poll's estimate.
+const IDLE_POLL_POINTS: u64 = 8;
+
+/// Backed-off polls after failures: at most this many doublings.
+const MAX_FAILURE_DOUBLINGS: u32 = 6;
+
+/// Plans sync jobs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    store: Store,
+    sites: SiteStore,
+    dead: DeadLetters,
+    queue: SyncQueue,
+    budget: Option<Budget>,
+    settings: CrawlSettings,
+    reconcile_interval: Duration,
+    /// The time until the next tick: the budget's refill over it counts.
+    tick_gap: Duration,
+}
+
+/// A site that needs a job.
+#[derive(Debug)]
+struct Candidate {
+    grant: GrantId,
+    cloud: CloudId,
+    mode: SyncMode,
+    /// How late the job is; the most overdue polls go first.
+    overdue: chrono::Duration,
+    points: u64,
+}
+
+impl Planner {
+    /// `budget`, when given, holds polls back that it could not pay for.
+    pub fn new(
+        store: Store,
+        budget: Option<Budget>,
+        settings: CrawlSettings,
+        reconcile_interval: Duration,
+        tick_gap: Duration,
+    ) -> Planner {
+        Planner {
+            sites: SiteStore::new(store.clone()),
+            dead: DeadLetters::new(store.clone()),
+            queue: SyncQueue::new(&store),
+            store,
+            budget,
+            settings,
+            reconcile_interval,
+            tick_gap,
+        }
+    }
+
+    async fn plan(
+        &self,
+        vault: &Vault,
+        metrics: &WorkerMetrics,
+        now: DateTime<Utc>,
+    ) -> Result<PlanReport, StoreError> {
+        let queued: HashSet<CloudId> = self
+            .queue
+            .pending()
+            .await?
+            .into_iter()
+            .map(|job| job.cloud_id)
+            .collect();
+        let mut report = PlanReport::default();
+        let mut candidates = Vec::new();
+        let mut lag = chrono::Duration::zero();
+        let mut letters = 0;
+        for grant in vault.all_grants().await? {
+            let active = vault
+                .grant(&grant)
+                .await?
+                .is_some_and(|g| g.status == GrantStatus::Active);
+            if !active {
+                continue;
+            }
+            for site in vault.sites(&grant).await? {
+                let cloud = site.cloud_id;
+                letters += self.dead.count(&cloud).await?;
+                let state = self.sites.state(&grant, &cloud).await?;
+                if let Some(at) = state.last_sync_at {
+                    lag = lag.max(now - at);
+                }
+                let busy = queued.contains(&cloud)
+                    || self.store.is_locked(&format!("crawl:{cloud}")).await?;
+                if busy {
+                    continue;
+                }
+                if let Some(mode) = self.sites.take_followup(&grant, &cloud).await? {
+                    let job =
+                        SyncJob::new(grant.clone(), cloud.clone(), mode, SyncTrigger::Operator);
+                    self.queue.push(job).await?;
+                    report.followups += 1;
+                    continue;
+                }
+                if let Some((mode, overdue, points)) = self.due(&state, now) {
+                    candidates.push(Candidate {
+                        grant: grant.clone(),
+                        cloud,
+                        mode,
+                        overdue,
+                        points,
+                    });
+                }
+            }
+        }
+        metrics
+            .sync_lag
+            .set(lag.num_milliseconds().max(0) as f64 / 1000.0);
+        metrics
+            .store
+            .dead_letters
+            .set(i64::try_from(letters).unwrap_or(i64::MAX));
+        self.queue_candidates(candidates, now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Queues the candidates: walks (which pace themselves through the
+    /// budget) all, polls most overdue first while the budget can pay.
+    async fn queue_candidates(
+        &self,
+        mut candidates: Vec<Candidate>,
+        now: DateTime<Utc>,
+        report: &mut PlanReport,
+    ) -> Result<(), StoreError> {
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.overdue));
+        let mut affordable = self.affordable(now).await?;
+        for candidate in candidates {
+            if candidate.mode == SyncMode::Incremental {
+                if candidate.points > affordable {
+                    report.held_for_budget += 1;
+                    continue;
+                }
+                affordable -= candidate.points;
+            }
+            if !self
+                .sites
+                .claim_plan(&candidate.cloud, self.settings.min_poll_interval)
+                .await?
+            {
+                continue;
+            }
+            let job = SyncJob::new(
+                candidate.grant,
+                candidate.cloud,
+                candidate.mode,
+                SyncTrigger::Schedule,
+            );
+            self.queue.push(job).await?;
+            match candidate.mode {
+                SyncMode::Incremental => report.incremental += 1,
+                SyncMode::Full => report.full += 1,
+                SyncMode::Reconcile => report.reconcile += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Points the fleet can spend on polls until the next tick.
+    async fn affordable(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let Some(budget) = &self.budget else {
+            return Ok(u64::MAX);
+        };
+        let snapshot = budget.snapshot(now).await?;
+        let refill = budget.config().refill_per_sec() * self.tick_gap.as_secs_f64();
+        Ok(snapshot.available.saturating_add(refill as u64))
+    }
+
+    /// What the site needs now, if anything: the mode, how overdue, and the
+    /// points a poll is expected to cost.
+    fn due(
+        &self,
+        state: &SiteState,
+        now: DateTime<Utc>,
+    ) -> Option<(SyncMode, chrono::Duration, u64)> {
+        let s = &self.settings;
+        if self.held_after_failures(state, now) {
+            return None;
+        }
+        let far = chrono::Duration::days(3650);
+        if let Some(checkpoint) = &state.checkpoint {
+            return Some((checkpoint.mode, far, 0));
+        }
+        if !state.has_all_watermarks() {
+            return Some((SyncMode::Full, far, 0));
+        }
+        let interval = state
+            .poll_interval_secs
+            .map_or(s.poll_interval, Duration::from_secs)
+            .clamp(s.min_poll_interval, s.max_poll_interval);
+        let last_poll = state
+            .last_poll_at
+            .or(state.last_full_sync_at)
+            .or(state.last_sync_at);
+        let poll_at = last_poll.map(|t| t + chrono_duration(interval));
+        let check_at = state
+            .last_deletion_check_at
+            .map(|t| t + chrono_duration(s.deletion_check_interval));
+        let due_at = [poll_at, check_at].into_iter().flatten().min();
+        if due_at.is_none_or(|at| at <= now) {
+            let overdue = due_at.map_or(far, |at| now - at);
+            let window: u64 = state.window_items.values().map(|n| u64::from(*n)).sum();
+            let check = u64::from(check_at.is_none_or(|at| at <= now)) * 2;
+            return Some((
+                SyncMode::Incremental,
+                overdue,
+                IDLE_POLL_POINTS + window + check,
+            ));
+        }
+        let reconcile_at = state
+            .last_reconcile_at
+            .or(state.last_full_sync_at)
+            .map(|t| t + chrono_duration(self.reconcile_interval));
+        match reconcile_at {
+            Some(at) if at <= now => Some((SyncMode::Reconcile, now - at, 0)),
+            _ => None,
+        }
+    }
+
+    /// A site whose last runs failed waits a doubling delay before the next.
+    fn held_after_failures(&self, state: &SiteState, now: DateTime<Utc>) -> bool {
+        let (Some(at), true) = (state.last_error_at, state.failures > 0) else {
+            return false;
+        };
+        let doublings = state.failures.min(MAX_FAILURE_DOUBLINGS);
+        let hold = self
+            .settings
+            .min_poll_interval
+            .saturating_mul(1 << doublings)
+            .min(self.settings.max_poll_interval);
+        at + chrono_duration(hold) > now
+    }
+}
+
+fn chrono_duration(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
