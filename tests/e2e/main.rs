@@ -8,6 +8,7 @@ mod admin;
 mod budget;
 mod chaos;
 mod connect;
+mod crawl;
 mod ops;
 mod scheduler;
 mod secrets;

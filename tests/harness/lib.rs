@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod crawl;
 pub mod redis_server;
 
 use std::collections::HashMap;
