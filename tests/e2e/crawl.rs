@@ -1162,7 +1162,34 @@ fn lower_bound(app: &CrawlApp, users: u64) -> u64 {
         )
         .unwrap()
         .len();
-    let comments = app.control().comments(app.cloud().as_str()).unwrap();
+    // Comments of trashed pages are in no listing.
+    let listed: std::collections::HashSet<String> = app
+        .control()
+        .contents(
+            app.cloud().as_str(),
+            ContentType::Page,
+            &[Status::Current, Status::Archived],
+        )
+        .unwrap()
+        .into_iter()
+        .chain(
+            app.control()
+                .contents(
+                    app.cloud().as_str(),
+                    ContentType::BlogPost,
+                    &[Status::Current],
+                )
+                .unwrap(),
+        )
+        .map(|c| c.id)
+        .collect();
+    let comments: Vec<_> = app
+        .control()
+        .comments(app.cloud().as_str())
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.status == Status::Current && listed.contains(&c.container_id))
+        .collect();
     let footer = comments
         .iter()
         .filter(|c| c.kind == CommentKind::Footer)

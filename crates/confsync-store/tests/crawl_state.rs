@@ -312,7 +312,7 @@ async fn delayed_jobs_wait_and_due_ones_are_counted() {
         .await
         .unwrap();
     assert_eq!(queue.due().await.unwrap(), 0);
-    assert_eq!(queue.pending().await.unwrap(), [job.clone()]);
+    assert_eq!(queue.pending().await.unwrap(), std::slice::from_ref(&job));
     queue.push_after(job, Duration::ZERO).await.unwrap();
     assert_eq!(queue.due().await.unwrap(), 1);
     done(store).await;
