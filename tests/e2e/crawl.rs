@@ -826,7 +826,10 @@ async fn a_refused_document_is_dead_lettered_and_the_watermark_still_moves() {
         (report.counters.pushed, report.counters.dead_lettered),
         (2, 1)
     );
-    let letters = DeadLetters::new(app.app.store()).list(&site).await.unwrap();
+    let letters = DeadLetters::new(app.app.store())
+        .list(&app.key(&site))
+        .await
+        .unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].id, refused);
     assert_eq!((letters[0].op.as_str(), letters[0].status), ("upsert", 422));
@@ -846,7 +849,7 @@ async fn a_refused_document_is_dead_lettered_and_the_watermark_still_moves() {
     );
     assert!(
         DeadLetters::new(app.app.store())
-            .list(&site)
+            .list(&app.key(&site))
             .await
             .unwrap()
             .is_empty()
@@ -868,7 +871,10 @@ async fn an_unavailable_indexer_fails_the_poll_transiently_and_loses_nothing() {
             .unwrap();
     }
     let before = app.state(&site).await;
-    let known_before = KnownMap::new(app.app.store()).all(&site).await.unwrap();
+    let known_before = KnownMap::new(app.app.store())
+        .all(&app.key(&site))
+        .await
+        .unwrap();
     app.control().set_indexer_faults(IndexerFaultUpdate {
         fail_next: Some(1000),
         ..IndexerFaultUpdate::default()
@@ -886,7 +892,10 @@ async fn an_unavailable_indexer_fails_the_poll_transiently_and_loses_nothing() {
     assert_eq!(after.failures, 1);
     assert!(after.last_error.is_some());
     assert_eq!(
-        KnownMap::new(app.app.store()).all(&site).await.unwrap(),
+        KnownMap::new(app.app.store())
+            .all(&app.key(&site))
+            .await
+            .unwrap(),
         known_before
     );
 
@@ -953,7 +962,7 @@ async fn a_job_for_a_crawling_site_is_coalesced_and_an_operator_full_sync_follow
     let store = app.app.store();
     // Another replica crawls the site.
     let lease = store
-        .try_lock(&format!("crawl:{}", app.cloud()), Duration::from_secs(60))
+        .try_lock(&app.key(&app.cloud()).crawl_lock(), Duration::from_secs(60))
         .await
         .unwrap()
         .unwrap();
@@ -1291,7 +1300,7 @@ async fn the_known_map_holds_what_placing_items_needs() {
     let replica = app.replica();
     full_sync(&replica).await;
     let known = KnownMap::new(app.app.store())
-        .all(&app.cloud())
+        .all(&app.key(&app.cloud()))
         .await
         .unwrap();
     let comments = app.control().comments(app.cloud().as_str()).unwrap();

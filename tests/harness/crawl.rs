@@ -15,7 +15,7 @@ use confsync_core::{CloudId, GrantId};
 use confsync_runtime::Settings;
 use confsync_runtime::settings::IndexerTarget;
 use confsync_sim::{Control, SimConfig};
-use confsync_store::{SiteState, SiteStore, SyncQueue};
+use confsync_store::{SiteKey, SiteState, SiteStore, SyncQueue};
 use confsync_worker::WorkerMetrics;
 use confsync_worker::budget::FleetBudget;
 use confsync_worker::consumer::{Processed, SyncConsumer};
@@ -138,6 +138,11 @@ impl CrawlApp {
     }
 
     /// The crawl state of the grant's site `cloud`.
+    /// This app's grant's view of `cloud` (its known map, dead letters…).
+    pub fn key(&self, cloud: &CloudId) -> SiteKey {
+        SiteKey::new(self.grant.clone(), cloud.clone())
+    }
+
     pub async fn state(&self, cloud: &CloudId) -> SiteState {
         SiteStore::new(self.app.store())
             .state(&self.grant, cloud)

@@ -1,4 +1,4 @@
-//! Dead letters of a site, `deadletter:{cloud}`: the upserts and deletes the
+//! Dead letters of a site, `deadletter:{grant}:{cloud}`: the upserts and deletes the
 //! indexer refused one by one (400/413/422), each with its reason and the
 //! item itself, so an operator can see them and push them again. One field
 //! per document id: a later refusal of the same document replaces the
@@ -9,10 +9,9 @@
 //! This module stores letters; it never pushes anything.
 
 use chrono::{DateTime, Utc};
-use confsync_core::CloudId;
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{SiteKey, Store, StoreError};
 
 /// One refused item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,16 +42,12 @@ impl DeadLetters {
         DeadLetters { store }
     }
 
-    fn key(&self, cloud: &CloudId) -> String {
-        format!("{}deadletter:{cloud}", self.store.prefix())
+    fn key(&self, site: &SiteKey) -> String {
+        format!("{}deadletter:{site}", self.store.prefix())
     }
 
     /// Stores `letters` (replacing earlier letters of the same ids).
-    pub async fn put_many(
-        &self,
-        cloud: &CloudId,
-        letters: &[DeadLetter],
-    ) -> Result<(), StoreError> {
+    pub async fn put_many(&self, site: &SiteKey, letters: &[DeadLetter]) -> Result<(), StoreError> {
         if letters.is_empty() {
             return Ok(());
         }
@@ -66,7 +61,7 @@ impl DeadLetters {
         }
         let mut conn = self.store.connection();
         redis::cmd("HSET")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(&pairs)
             .query_async::<()>(&mut conn)
             .await?;
@@ -74,13 +69,13 @@ impl DeadLetters {
     }
 
     /// Removes the letters of `ids` (pushed again, or no longer relevant).
-    pub async fn remove_many(&self, cloud: &CloudId, ids: &[&str]) -> Result<(), StoreError> {
+    pub async fn remove_many(&self, site: &SiteKey, ids: &[&str]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
         let mut conn = self.store.connection();
         redis::cmd("HDEL")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(ids)
             .query_async::<()>(&mut conn)
             .await?;
@@ -89,10 +84,10 @@ impl DeadLetters {
 
     /// Every letter of the site, sorted by document id. Unreadable entries
     /// are reported as corrupt rather than skipped.
-    pub async fn list(&self, cloud: &CloudId) -> Result<Vec<DeadLetter>, StoreError> {
+    pub async fn list(&self, site: &SiteKey) -> Result<Vec<DeadLetter>, StoreError> {
         let mut conn = self.store.connection();
         let values: Vec<String> = redis::cmd("HVALS")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .query_async(&mut conn)
             .await?;
         let mut letters = values
@@ -109,10 +104,10 @@ impl DeadLetters {
     }
 
     /// How many letters the site has.
-    pub async fn count(&self, cloud: &CloudId) -> Result<u64, StoreError> {
+    pub async fn count(&self, site: &SiteKey) -> Result<u64, StoreError> {
         let mut conn = self.store.connection();
         Ok(redis::cmd("HLEN")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .query_async(&mut conn)
             .await?)
     }

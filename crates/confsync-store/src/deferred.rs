@@ -1,4 +1,4 @@
-//! Items a crawl set aside, `deferred:{cloud}`: pages whose ancestors, and
+//! Items a crawl set aside, `deferred:{grant}:{cloud}`: pages whose ancestors, and
 //! comments whose parent comment or page, were not known yet when they were
 //! read. The crawl builds them once the rest of the stream is in, so no
 //! document is pushed with wrong breadcrumbs. Kept in Redis so a resumed
@@ -6,9 +6,7 @@
 //!
 //! Values are opaque to this module (the worker's versioned JSON).
 
-use confsync_core::CloudId;
-
-use crate::{Store, StoreError};
+use crate::{SiteKey, Store, StoreError};
 
 /// Sites' deferred items. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -21,21 +19,21 @@ impl Deferred {
         Deferred { store }
     }
 
-    fn key(&self, cloud: &CloudId, stream: &str) -> String {
-        format!("{}deferred:{cloud}:{stream}", self.store.prefix())
+    fn key(&self, site: &SiteKey, stream: &str) -> String {
+        format!("{}deferred:{site}:{stream}", self.store.prefix())
     }
 
     /// Sets `value` aside under `id` in the site's `stream`.
     pub async fn put(
         &self,
-        cloud: &CloudId,
+        site: &SiteKey,
         stream: &str,
         id: &str,
         value: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.store.connection();
         redis::cmd("HSET")
-            .arg(self.key(cloud, stream))
+            .arg(self.key(site, stream))
             .arg(id)
             .arg(value)
             .query_async::<()>(&mut conn)
@@ -46,12 +44,12 @@ impl Deferred {
     /// Everything set aside in the stream, as (id, value).
     pub async fn all(
         &self,
-        cloud: &CloudId,
+        site: &SiteKey,
         stream: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut conn = self.store.connection();
         let mut items: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(self.key(cloud, stream))
+            .arg(self.key(site, stream))
             .query_async(&mut conn)
             .await?;
         items.sort();
@@ -59,10 +57,10 @@ impl Deferred {
     }
 
     /// Forgets the stream's deferred items.
-    pub async fn clear(&self, cloud: &CloudId, stream: &str) -> Result<(), StoreError> {
+    pub async fn clear(&self, site: &SiteKey, stream: &str) -> Result<(), StoreError> {
         let mut conn = self.store.connection();
         redis::cmd("DEL")
-            .arg(self.key(cloud, stream))
+            .arg(self.key(site, stream))
             .query_async::<()>(&mut conn)
             .await?;
         Ok(())

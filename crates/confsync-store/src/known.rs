@@ -1,4 +1,4 @@
-//! The known-content map of a site, `known:{cloud}`: one hash field per
+//! The known-content map of a site, `known:{grant}:{cloud}`: one hash field per
 //! content id the index holds (or holds a dead letter for), with what a
 //! crawl needs to know about it without asking Atlassian again: its kind and
 //! version, the hash of the document last pushed, and what breadcrumbs and
@@ -11,10 +11,10 @@
 
 use std::collections::HashMap;
 
-use confsync_core::{CloudId, ContentKind};
+use confsync_core::ContentKind;
 use serde::{Deserialize, Serialize};
 
-use crate::{Store, StoreError};
+use crate::{SiteKey, Store, StoreError};
 
 /// What the crawl remembers of one content item. Stored as compact JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,15 +65,15 @@ impl KnownMap {
         KnownMap { store }
     }
 
-    fn key(&self, cloud: &CloudId) -> String {
-        format!("{}known:{cloud}", self.store.prefix())
+    fn key(&self, site: &SiteKey) -> String {
+        format!("{}known:{site}", self.store.prefix())
     }
 
     /// The entries of `ids`, in order (`None` for unknown ids). An entry
     /// that cannot be read back counts as unknown: the item is rebuilt.
     pub async fn get_many(
         &self,
-        cloud: &CloudId,
+        site: &SiteKey,
         ids: &[&str],
     ) -> Result<Vec<Option<KnownEntry>>, StoreError> {
         if ids.is_empty() {
@@ -81,7 +81,7 @@ impl KnownMap {
         }
         let mut conn = self.store.connection();
         let values: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(ids)
             .query_async(&mut conn)
             .await?;
@@ -94,7 +94,7 @@ impl KnownMap {
     /// Writes `entries` (replacing what the ids had).
     pub async fn put_many(
         &self,
-        cloud: &CloudId,
+        site: &SiteKey,
         entries: &[(String, KnownEntry)],
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
@@ -110,7 +110,7 @@ impl KnownMap {
         }
         let mut conn = self.store.connection();
         redis::cmd("HSET")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(&pairs)
             .query_async::<()>(&mut conn)
             .await?;
@@ -118,13 +118,13 @@ impl KnownMap {
     }
 
     /// Forgets `ids`.
-    pub async fn remove_many(&self, cloud: &CloudId, ids: &[&str]) -> Result<(), StoreError> {
+    pub async fn remove_many(&self, site: &SiteKey, ids: &[&str]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
         let mut conn = self.store.connection();
         redis::cmd("HDEL")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(ids)
             .query_async::<()>(&mut conn)
             .await?;
@@ -135,13 +135,13 @@ impl KnownMap {
     /// and about `count` entries. Unreadable entries come back as `None`.
     pub async fn scan(
         &self,
-        cloud: &CloudId,
+        site: &SiteKey,
         cursor: u64,
         count: usize,
     ) -> Result<(u64, Vec<(String, Option<KnownEntry>)>), StoreError> {
         let mut conn = self.store.connection();
         let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .arg(cursor)
             .arg("COUNT")
             .arg(count.max(1))
@@ -155,20 +155,20 @@ impl KnownMap {
     }
 
     /// How many items the site's index holds (or dead-lettered).
-    pub async fn len(&self, cloud: &CloudId) -> Result<u64, StoreError> {
+    pub async fn len(&self, site: &SiteKey) -> Result<u64, StoreError> {
         let mut conn = self.store.connection();
         Ok(redis::cmd("HLEN")
-            .arg(self.key(cloud))
+            .arg(self.key(site))
             .query_async(&mut conn)
             .await?)
     }
 
     /// Every entry, for tests and tools on small sites (reads the whole map).
-    pub async fn all(&self, cloud: &CloudId) -> Result<HashMap<String, KnownEntry>, StoreError> {
+    pub async fn all(&self, site: &SiteKey) -> Result<HashMap<String, KnownEntry>, StoreError> {
         let mut all = HashMap::new();
         let mut cursor = 0;
         loop {
-            let (next, entries) = self.scan(cloud, cursor, 1000).await?;
+            let (next, entries) = self.scan(site, cursor, 1000).await?;
             all.extend(entries.into_iter().filter_map(|(id, e)| Some((id, e?))));
             if next == 0 {
                 return Ok(all);

@@ -27,4 +27,4 @@ pub use grants::{Grant, GrantStatus, NewConnection, SiteInfo, StoredConnection, 
 pub use lock::Lease;
 pub use oauth_state::{PendingConnect, StateLookup};
 pub use queue::{QueueCounts, SyncQueue};
-pub use sites::{SiteState, SiteStore, SiteUpdate};
+pub use sites::{SiteKey, SiteState, SiteStore, SiteUpdate};

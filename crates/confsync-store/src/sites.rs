@@ -5,7 +5,7 @@
 //! checked for deletions and reconciled, its last error, the adaptive poll
 //! interval, a coalesced follow-up job, and running totals.
 //!
-//! Plus the scheduler's per-site planning guard (`plan:{cloud}`), so two
+//! Plus the scheduler's per-site planning guard (`plan:{grant}:{cloud}`), so two
 //! replicas planning at once never queue the same poll twice.
 //!
 //! This module stores and reads; it decides nothing about when to crawl or
@@ -77,7 +77,7 @@ pub struct CrawlCounters {
     /// Deletes the indexer accepted.
     #[serde(default)]
     pub deleted: u64,
-    /// Items the indexer refused (now in `deadletter:{cloud}`).
+    /// Items the indexer refused (now in `deadletter:{grant}:{cloud}`).
     #[serde(default)]
     pub dead_lettered: u64,
     /// Items that could not be built (malformed, or their page is not readable).
@@ -215,6 +215,35 @@ local current = redis.call('HGET', KEYS[1], 'followup')
 if current then redis.call('HDEL', KEYS[1], 'followup') end
 return current
 ";
+
+/// One grant's view of one site: the scope of its known map, deferred items
+/// and dead letters (`{grant}:{cloud}` in their keys), like its crawl state.
+/// Two grants reaching the same site (two tenants, or two accounts of one)
+/// see different content and index under different tenants, so they never
+/// share any of it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SiteKey {
+    pub grant: GrantId,
+    pub cloud: CloudId,
+}
+
+impl SiteKey {
+    pub fn new(grant: GrantId, cloud: CloudId) -> SiteKey {
+        SiteKey { grant, cloud }
+    }
+
+    /// The name of the lease a crawl of this site holds (for
+    /// [`Store::try_lock`] and [`Store::is_locked`]).
+    pub fn crawl_lock(&self) -> String {
+        format!("crawl:{self}")
+    }
+}
+
+impl std::fmt::Display for SiteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.grant, self.cloud)
+    }
+}
 
 /// Sites' crawl state. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -363,12 +392,12 @@ impl SiteStore {
         Ok(taken.as_deref().and_then(parse_mode))
     }
 
-    /// Claims the right to plan work for `cloud` for `ttl`: false when
+    /// Claims the right to plan work for `site` for `ttl`: false when
     /// another planner claimed it first.
-    pub async fn claim_plan(&self, cloud: &CloudId, ttl: Duration) -> Result<bool, StoreError> {
+    pub async fn claim_plan(&self, site: &SiteKey, ttl: Duration) -> Result<bool, StoreError> {
         let mut conn = self.store.connection();
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("{}plan:{cloud}", self.store.prefix()))
+            .arg(format!("{}plan:{site}", self.store.prefix()))
             .arg("1")
             .arg("NX")
             .arg("PX")

@@ -14,7 +14,7 @@ use confsync_store::deferred::Deferred;
 use confsync_store::directory::{Directory, SpaceEntry};
 use confsync_store::known::{Container, KnownEntry, KnownMap};
 use confsync_store::sites::{Checkpoint, CrawlCounters, CrawlStage, RunSummary};
-use confsync_store::{SiteStore, SiteUpdate, Store, StoreConfig, SyncQueue};
+use confsync_store::{SiteKey, SiteStore, SiteUpdate, Store, StoreConfig, SyncQueue};
 use secrecy::SecretString;
 
 /// A store under a fresh prefix; tests end with [`done`], which deletes its keys.
@@ -156,16 +156,17 @@ async fn the_strongest_follow_up_is_kept_and_taken_once() {
 async fn a_plan_guard_admits_one_planner() {
     let store = scratch();
     let sites = SiteStore::new(store.clone());
-    let (_, cloud) = ids();
+    let (grant, cloud) = ids();
+    let site = SiteKey::new(grant, cloud);
     assert!(
         sites
-            .claim_plan(&cloud, Duration::from_secs(60))
+            .claim_plan(&site, Duration::from_secs(60))
             .await
             .unwrap()
     );
     assert!(
         !sites
-            .claim_plan(&cloud, Duration::from_secs(60))
+            .claim_plan(&site, Duration::from_secs(60))
             .await
             .unwrap()
     );
@@ -176,7 +177,8 @@ async fn a_plan_guard_admits_one_planner() {
 async fn the_known_map_reads_writes_scans_and_forgets_in_batches() {
     let store = scratch();
     let known = KnownMap::new(store.clone());
-    let (_, cloud) = ids();
+    let (grant, cloud) = ids();
+    let site = SiteKey::new(grant, cloud);
     let comment = KnownEntry {
         container: Some(Container {
             kind: ContentKind::Page,
@@ -189,18 +191,23 @@ async fn the_known_map_reads_writes_scans_and_forgets_in_batches() {
         .map(|i| (i.to_string(), entry(ContentKind::Page, i)))
         .chain([("c-1".to_owned(), comment.clone())])
         .collect();
-    known.put_many(&cloud, &entries).await.unwrap();
+    known.put_many(&site, &entries).await.unwrap();
 
-    let got = known.get_many(&cloud, &["5", "c-1", "nope"]).await.unwrap();
+    let got = known.get_many(&site, &["5", "c-1", "nope"]).await.unwrap();
     assert_eq!(got[0].as_ref().unwrap().version, 5);
     assert_eq!(got[1].as_ref(), Some(&comment));
     assert_eq!(got[2], None);
-    assert_eq!(known.len(&cloud).await.unwrap(), 1201);
-    assert_eq!(known.all(&cloud).await.unwrap().len(), 1201);
+    assert_eq!(known.len(&site).await.unwrap(), 1201);
+    assert_eq!(known.all(&site).await.unwrap().len(), 1201);
 
-    known.remove_many(&cloud, &["5", "6"]).await.unwrap();
-    assert_eq!(known.len(&cloud).await.unwrap(), 1199);
-    assert_eq!(known.get_many(&cloud, &["5"]).await.unwrap(), [None]);
+    known.remove_many(&site, &["5", "6"]).await.unwrap();
+    assert_eq!(known.len(&site).await.unwrap(), 1199);
+    assert_eq!(known.get_many(&site, &["5"]).await.unwrap(), [None]);
+
+    // Another grant reaching the same site has a map of its own.
+    let other = SiteKey::new(GrantId::parse("g-other").unwrap(), site.cloud.clone());
+    assert_eq!(known.len(&other).await.unwrap(), 0);
+    assert_eq!(known.get_many(&other, &["7"]).await.unwrap(), [None]);
     done(store).await;
 }
 
@@ -208,7 +215,8 @@ async fn the_known_map_reads_writes_scans_and_forgets_in_batches() {
 async fn dead_letters_replace_by_id_and_are_listed_sorted() {
     let store = scratch();
     let dead = DeadLetters::new(store.clone());
-    let (_, cloud) = ids();
+    let (grant, cloud) = ids();
+    let site = SiteKey::new(grant, cloud);
     let letter = |id: &str, reason: &str| DeadLetter {
         v: 1,
         id: id.into(),
@@ -218,13 +226,13 @@ async fn dead_letters_replace_by_id_and_are_listed_sorted() {
         reason: reason.into(),
         at: Utc::now(),
     };
-    dead.put_many(&cloud, &[letter("b", "first"), letter("a", "x")])
+    dead.put_many(&site, &[letter("b", "first"), letter("a", "x")])
         .await
         .unwrap();
-    dead.put_many(&cloud, &[letter("b", "second")])
+    dead.put_many(&site, &[letter("b", "second")])
         .await
         .unwrap();
-    let letters = dead.list(&cloud).await.unwrap();
+    let letters = dead.list(&site).await.unwrap();
     assert_eq!(
         letters
             .iter()
@@ -232,8 +240,8 @@ async fn dead_letters_replace_by_id_and_are_listed_sorted() {
             .collect::<Vec<_>>(),
         [("a", "x"), ("b", "second")]
     );
-    dead.remove_many(&cloud, &["a"]).await.unwrap();
-    assert_eq!(dead.count(&cloud).await.unwrap(), 1);
+    dead.remove_many(&site, &["a"]).await.unwrap();
+    assert_eq!(dead.count(&site).await.unwrap(), 1);
     done(store).await;
 }
 
@@ -272,30 +280,25 @@ async fn the_directory_keeps_spaces_and_caches_names_including_unknown_ones() {
 async fn deferred_items_are_kept_per_stream_until_cleared() {
     let store = scratch();
     let deferred = Deferred::new(store.clone());
-    let (_, cloud) = ids();
+    let (grant, cloud) = ids();
+    let site = SiteKey::new(grant, cloud);
+    deferred.put(&site, "page", "2", "{\"b\":1}").await.unwrap();
+    deferred.put(&site, "page", "1", "{\"a\":1}").await.unwrap();
     deferred
-        .put(&cloud, "page", "2", "{\"b\":1}")
-        .await
-        .unwrap();
-    deferred
-        .put(&cloud, "page", "1", "{\"a\":1}")
-        .await
-        .unwrap();
-    deferred
-        .put(&cloud, "footer_comment", "9", "{}")
+        .put(&site, "footer_comment", "9", "{}")
         .await
         .unwrap();
     assert_eq!(
-        deferred.all(&cloud, "page").await.unwrap(),
+        deferred.all(&site, "page").await.unwrap(),
         [
             ("1".to_owned(), "{\"a\":1}".to_owned()),
             ("2".to_owned(), "{\"b\":1}".to_owned())
         ]
     );
-    deferred.clear(&cloud, "page").await.unwrap();
-    assert!(deferred.all(&cloud, "page").await.unwrap().is_empty());
+    deferred.clear(&site, "page").await.unwrap();
+    assert!(deferred.all(&site, "page").await.unwrap().is_empty());
     assert_eq!(
-        deferred.all(&cloud, "footer_comment").await.unwrap().len(),
+        deferred.all(&site, "footer_comment").await.unwrap().len(),
         1
     );
     done(store).await;

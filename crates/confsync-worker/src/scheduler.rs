@@ -10,7 +10,7 @@
 //! or deletion check (adaptive interval, backed off after failures), or a due
 //! reconciliation. Polls are planned most overdue first, and only as many as
 //! the fleet budget can pay for until the next tick (8 points for an idle
-//! poll, plus what the site's streams read last time). `plan:{cloud}` guards
+//! poll, plus what the site's streams read last time). `plan:{grant}:{cloud}` guards
 //! a site for a moment, so two replicas planning at once (a slow tick
 //! overlapping the next) never queue the same poll twice.
 //!
@@ -26,7 +26,9 @@ use confsync_core::jobs::{SYNC_QUEUE, SyncJob, SyncMode, SyncTrigger};
 use confsync_core::{CloudId, GrantId};
 use confsync_store::budget::Budget;
 use confsync_store::dead_letters::DeadLetters;
-use confsync_store::{GrantStatus, SiteState, SiteStore, Store, StoreError, SyncQueue, Vault};
+use confsync_store::{
+    GrantStatus, SiteKey, SiteState, SiteStore, Store, StoreError, SyncQueue, Vault,
+};
 
 use crate::WorkerMetrics;
 use crate::crawl::CrawlSettings;
@@ -241,12 +243,12 @@ impl Planner {
         metrics: &WorkerMetrics,
         now: DateTime<Utc>,
     ) -> Result<PlanReport, StoreError> {
-        let queued: HashSet<CloudId> = self
+        let queued: HashSet<SiteKey> = self
             .queue
             .pending()
             .await?
             .into_iter()
-            .map(|job| job.cloud_id)
+            .map(|job| SiteKey::new(job.grant_id, job.cloud_id))
             .collect();
         let mut report = PlanReport::default();
         let mut candidates = Vec::new();
@@ -262,13 +264,13 @@ impl Planner {
             }
             for site in vault.sites(&grant).await? {
                 let cloud = site.cloud_id;
-                letters += self.dead.count(&cloud).await?;
+                let key = SiteKey::new(grant.clone(), cloud.clone());
+                letters += self.dead.count(&key).await?;
                 let state = self.sites.state(&grant, &cloud).await?;
                 if let Some(at) = state.last_sync_at {
                     lag = lag.max(now - at);
                 }
-                let busy = queued.contains(&cloud)
-                    || self.store.is_locked(&format!("crawl:{cloud}")).await?;
+                let busy = queued.contains(&key) || self.store.is_locked(&key.crawl_lock()).await?;
                 if busy {
                     continue;
                 }
@@ -321,7 +323,10 @@ impl Planner {
             }
             if !self
                 .sites
-                .claim_plan(&candidate.cloud, self.settings.min_poll_interval)
+                .claim_plan(
+                    &SiteKey::new(candidate.grant.clone(), candidate.cloud.clone()),
+                    self.settings.min_poll_interval,
+                )
                 .await?
             {
                 continue;

@@ -153,13 +153,13 @@ async fn stream<T: Stream>(
 
 /// Deletes every known item this crawl did not mark.
 async fn sweep(session: &mut Session<'_>) -> Result<(), CrawlError> {
-    let cloud = session.target.cloud.clone();
+    let site = session.target.key.clone();
     let epoch = session.epoch;
     let mut deleted: HashSet<String> = HashSet::new();
     let mut cursor = 0;
     loop {
         let (next, entries) = session
-            .guard(session.crawler.known.scan(&cloud, cursor, SWEEP_SCAN))
+            .guard(session.crawler.known.scan(&site, cursor, SWEEP_SCAN))
             .await?;
         let now = session.now();
         for (id, entry) in entries {
@@ -172,7 +172,7 @@ async fn sweep(session: &mut Session<'_>) -> Result<(), CrawlError> {
                 Some(_) => {}
                 // An entry nobody can read back names no document we could
                 // delete precisely; drop it so it does not linger.
-                None => session.crawler.known.remove_many(&cloud, &[&id]).await?,
+                None => session.crawler.known.remove_many(&site, &[&id]).await?,
             }
         }
         if next == 0 {

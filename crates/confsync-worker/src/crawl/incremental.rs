@@ -210,7 +210,7 @@ async fn trashed_ids<T: Stream>(
         let known = session
             .crawler
             .known
-            .get_many(&session.target.cloud, &ids)
+            .get_many(&session.target.key, &ids)
             .await?;
         let now = session.now();
         for (item, known) in items.iter().zip(known) {
@@ -228,11 +228,11 @@ async fn delete_comments_of(
     session: &mut Session<'_>,
     containers: &HashSet<String>,
 ) -> Result<(), CrawlError> {
-    let cloud = session.target.cloud.clone();
+    let site = session.target.key.clone();
     let mut cursor = 0;
     loop {
         let (next, entries) = session
-            .guard(session.crawler.known.scan(&cloud, cursor, COMMENT_SCAN))
+            .guard(session.crawler.known.scan(&site, cursor, COMMENT_SCAN))
             .await?;
         let now = session.now();
         for (id, entry) in entries {

@@ -12,7 +12,8 @@
 use std::collections::{HashMap, HashSet};
 
 use confsync_core::build::{CommentContainer, ParentMap};
-use confsync_core::{CloudId, ContentId, ContentKind};
+use confsync_core::{ContentId, ContentKind};
+use confsync_store::SiteKey;
 use confsync_store::known::{Container, KnownEntry, KnownMap};
 
 use super::CrawlError;
@@ -60,7 +61,7 @@ impl Lineage {
     /// Gathers what placing `items` needs.
     pub(crate) async fn gather(
         known: &KnownMap,
-        cloud: &CloudId,
+        site: &SiteKey,
         cache: &mut EntryCache,
         items: &[&Item],
     ) -> Result<Lineage, CrawlError> {
@@ -87,7 +88,7 @@ impl Lineage {
                 }
             }
             let ids: Vec<&str> = from_redis.iter().map(String::as_str).collect();
-            let found = known.get_many(cloud, &ids).await?;
+            let found = known.get_many(site, &ids).await?;
             for (id, entry) in from_redis.iter().zip(found) {
                 if let Some(entry) = entry {
                     cache.insert(id.clone(), entry.clone());

@@ -1,6 +1,6 @@
 //! The crawl engine: what one sync job does to one site.
 //!
-//! [`Crawler::run`] takes the site's crawl lease (`lock:crawl:{cloud}`,
+//! [`Crawler::run`] takes the site's crawl lease (`lock:crawl:{grant}:{cloud}`,
 //! renewed while the job runs, so two replicas never crawl a site at once),
 //! chooses what to run (an interrupted full crawl first; a full crawl when a
 //! watermark is missing; else what the job asks), runs it ([`full`] or
@@ -44,7 +44,7 @@ use confsync_store::directory::Directory;
 use confsync_store::known::KnownMap;
 use confsync_store::sites::{Checkpoint, CrawlCounters, CrawlStage, RunSummary};
 use confsync_store::{
-    GrantStatus, SiteState, SiteStore, SiteUpdate, Store, StoreError, SyncQueue, Vault,
+    GrantStatus, SiteKey, SiteState, SiteStore, SiteUpdate, Store, StoreError, SyncQueue, Vault,
 };
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -350,6 +350,7 @@ impl Crawler {
             grant: job.grant_id.clone(),
             tenant: grant.tenant_id,
             cloud: job.cloud_id.clone(),
+            key: SiteKey::new(job.grant_id.clone(), job.cloud_id.clone()),
             site: SiteRef {
                 cloud_id: site.cloud_id,
                 url: site.url,
@@ -367,7 +368,7 @@ impl Crawler {
         target: Target,
         cancel: &CancellationToken,
     ) -> Result<JobReport, JobFailure> {
-        let lock = format!("crawl:{}", job.cloud_id);
+        let lock = target.key.crawl_lock();
         let lease = match self.store.try_lock(&lock, self.settings.lease_ttl).await {
             Ok(Some(lease)) => lease,
             Ok(None) => return Ok(self.coalesce(job).await),

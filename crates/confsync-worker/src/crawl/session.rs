@@ -27,6 +27,7 @@ use confsync_core::content::{BlogPost, FooterComment, InlineComment, Label, Page
 use confsync_core::document::{Document, SiteRef, SpaceRef};
 use confsync_core::jobs::SyncMode;
 use confsync_core::{CloudId, ContentId, ContentKind, GrantId, SpaceId, TenantId};
+use confsync_store::SiteKey;
 use confsync_store::directory::SpaceEntry;
 use confsync_store::known::{Container, KnownEntry};
 use confsync_store::sites::CrawlCounters;
@@ -74,6 +75,9 @@ pub(crate) struct Target {
     pub grant: GrantId,
     pub tenant: TenantId,
     pub cloud: CloudId,
+    /// The grant's view of the site: the scope of its known map, deferred
+    /// items and dead letters.
+    pub key: SiteKey,
     pub site: SiteRef,
     /// The site's web base (`https://x.atlassian.net/wiki`) for document URLs.
     pub web_base: String,
@@ -145,12 +149,12 @@ impl<'a> Session<'a> {
         epoch: u64,
         cancel: CancellationToken,
     ) -> Result<Session<'a>, CrawlError> {
-        let letters = crawler.dead.count(&target.cloud).await?;
+        let letters = crawler.dead.count(&target.key).await?;
         let sink = Sink::new(
             crawler.indexer.clone(),
             crawler.known.clone(),
             crawler.dead.clone(),
-            target.cloud.clone(),
+            target.key.clone(),
             target.tenant.clone(),
             letters > 0,
         );
@@ -263,11 +267,7 @@ impl<'a> Session<'a> {
         }
         self.counters.seen += items.len() as u64;
         let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-        let known = self
-            .crawler
-            .known
-            .get_many(&self.target.cloud, &ids)
-            .await?;
+        let known = self.crawler.known.get_many(&self.target.key, &ids).await?;
         let mut to_build = Vec::new();
         let now = self.now();
         for (item, known) in items.into_iter().zip(known) {
@@ -315,7 +315,7 @@ impl<'a> Session<'a> {
         let items: Vec<&Item> = batch.iter().map(|(item, _)| item).collect();
         let lineage = Lineage::gather(
             &self.crawler.known,
-            &self.target.cloud,
+            &self.target.key,
             &mut self.cache,
             &items,
         )
@@ -370,7 +370,7 @@ impl<'a> Session<'a> {
         let found = self
             .crawler
             .known
-            .get_many(&self.target.cloud, &unknown)
+            .get_many(&self.target.key, &unknown)
             .await?;
         for (id, entry) in unknown.into_iter().zip(found) {
             if let Some(entry) = entry.filter(|e| !e.title.is_empty()) {
@@ -532,7 +532,7 @@ impl<'a> Session<'a> {
         let value = serde_json::to_string(item).map_err(|e| CrawlError::Encode(e.to_string()))?;
         self.crawler
             .deferred
-            .put(&self.target.cloud, item.kind.as_str(), &item.id, &value)
+            .put(&self.target.key, item.kind.as_str(), &item.id, &value)
             .await?;
         events::deferred(&self.target.cloud, item.kind, &item.id);
         Ok(())
@@ -555,15 +555,24 @@ impl<'a> Session<'a> {
         let stashed = self
             .crawler
             .deferred
-            .all(&self.target.cloud, kind.as_str())
+            .all(&self.target.key, kind.as_str())
             .await?;
         if stashed.is_empty() {
             return Ok(());
         }
-        let items: Vec<Item> = stashed
-            .iter()
-            .filter_map(|(_, value)| serde_json::from_str(value).ok())
-            .collect();
+        let mut items = Vec::with_capacity(stashed.len());
+        for (id, value) in &stashed {
+            match serde_json::from_str::<Item>(value) {
+                Ok(item) => items.push(item),
+                // Written by an older release in another shape: the next
+                // full crawl or reconciliation lists it again.
+                Err(error) => {
+                    self.counters.skipped += 1;
+                    let reason = format!("its set-aside copy cannot be read: {error}");
+                    events::skipped(&self.target.cloud, kind, id, &reason);
+                }
+            }
+        }
         let chunk = self.crawler.settings.page_limit.get() as usize;
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
@@ -573,7 +582,7 @@ impl<'a> Session<'a> {
         }
         self.crawler
             .deferred
-            .clear(&self.target.cloud, kind.as_str())
+            .clear(&self.target.key, kind.as_str())
             .await?;
         Ok(())
     }

@@ -6,7 +6,7 @@
 //!
 //! A dead-lettered upsert is still remembered (version 0, no hash) so its
 //! title and place serve breadcrumbs, and the next sync that sees the item
-//! tries again; the letter itself goes to `deadletter:{cloud}`. Items whose
+//! tries again; the letter itself goes to `deadletter:{grant}:{cloud}`. Items whose
 //! document did not change are "marked" (their entry rewritten with the
 //! crawl's epoch) without any push.
 //!
@@ -16,8 +16,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use confsync_core::document::{Delete, Document};
-use confsync_core::{CloudId, ContentId, ContentKind, DocumentId, TenantId};
+use confsync_core::{ContentId, ContentKind, DocumentId, TenantId};
 use confsync_indexer::{BatchItem, BatchRequest, Batcher, Indexer, PushReport};
+use confsync_store::SiteKey;
 use confsync_store::dead_letters::{DeadLetter, DeadLetters};
 use confsync_store::known::{KnownEntry, KnownMap};
 use confsync_store::sites::CrawlCounters;
@@ -38,7 +39,7 @@ pub(crate) struct Sink {
     indexer: Indexer,
     known: KnownMap,
     dead: DeadLetters,
-    cloud: CloudId,
+    site: SiteKey,
     tenant: TenantId,
     batcher: Batcher,
     /// Settlement of the items in the batch being filled, by document id.
@@ -55,7 +56,7 @@ impl Sink {
         indexer: Indexer,
         known: KnownMap,
         dead: DeadLetters,
-        cloud: CloudId,
+        site: SiteKey,
         tenant: TenantId,
         may_have_letters: bool,
     ) -> Sink {
@@ -64,7 +65,7 @@ impl Sink {
             indexer,
             known,
             dead,
-            cloud,
+            site,
             tenant,
             batcher,
             in_batch: HashMap::new(),
@@ -98,10 +99,10 @@ impl Sink {
     ) -> Result<(), CrawlError> {
         let Ok(content) = ContentId::parse(id) else {
             // An id we could never have indexed: just forget it.
-            self.known.remove_many(&self.cloud, &[id]).await?;
+            self.known.remove_many(&self.site, &[id]).await?;
             return Ok(());
         };
-        let doc_id = DocumentId::new(&self.cloud, kind, &content);
+        let doc_id = DocumentId::new(&self.site.cloud, kind, &content);
         let delete = Delete {
             id: doc_id.clone(),
             tenant_id: self.tenant.clone(),
@@ -128,7 +129,7 @@ impl Sink {
             self.push(last).await?;
         }
         let marks = std::mem::take(&mut self.marks);
-        self.known.put_many(&self.cloud, &marks).await?;
+        self.known.put_many(&self.site, &marks).await?;
         Ok(())
     }
 
@@ -182,19 +183,19 @@ impl Sink {
             }
         }
         for letter in &letters {
-            events::dead_lettered(&self.cloud, &letter.id, letter.status, &letter.reason);
+            events::dead_lettered(&self.site.cloud, &letter.id, letter.status, &letter.reason);
         }
-        self.known.put_many(&self.cloud, &remember).await?;
+        self.known.put_many(&self.site, &remember).await?;
         let forget: Vec<&str> = forget.iter().map(String::as_str).collect();
-        self.known.remove_many(&self.cloud, &forget).await?;
+        self.known.remove_many(&self.site, &forget).await?;
         if !letters.is_empty() {
-            self.dead.put_many(&self.cloud, &letters).await?;
+            self.dead.put_many(&self.site, &letters).await?;
             self.may_have_letters = true;
         }
         if self.may_have_letters && !passed.is_empty() {
             let passed: HashSet<&str> = passed.iter().map(DocumentId::as_str).collect();
             let passed: Vec<&str> = passed.into_iter().collect();
-            self.dead.remove_many(&self.cloud, &passed).await?;
+            self.dead.remove_many(&self.site, &passed).await?;
         }
         Ok(())
     }
