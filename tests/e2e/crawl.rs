@@ -952,6 +952,130 @@ async fn a_revoked_grant_stops_the_sync_and_needs_a_new_consent() {
     app.stop().await;
 }
 
+// ---- upkeep: redelivery and purge -------------------------------------------------
+
+#[tokio::test]
+async fn a_redelivery_pushes_the_dead_letters_again_once_the_indexer_takes_them() {
+    let app = CrawlApp::spawn(sim(30)).await;
+    let replica = app.replica();
+    let site = app.cloud();
+    let key = app.key(&site);
+    let page = inner_pages(&app)[1].clone();
+    let refused = page_id(&app, &page.id);
+    app.control().set_indexer_faults(IndexerFaultUpdate {
+        reject_ids: Some(vec![refused.clone()]),
+        ..IndexerFaultUpdate::default()
+    });
+    full_sync(&replica).await;
+    assert!(!app.indexed().contains_key(&refused));
+    let letters = DeadLetters::new(app.app.store());
+    assert_eq!(letters.count(&key).await.unwrap(), 1);
+    let requests_before = app.control().requests(0).len();
+
+    // Still refused: the letter stays.
+    app.request_for(&site, SyncMode::Redeliver, SyncTrigger::Operator)
+        .await;
+    let report = replica.drain().await[0].result.clone().unwrap();
+    assert_eq!(report.outcome, JobOutcome::Completed);
+    assert_eq!(
+        (report.counters.pushed, report.counters.dead_lettered),
+        (0, 1)
+    );
+    assert_eq!(letters.count(&key).await.unwrap(), 1);
+
+    app.control().clear_indexer_faults();
+    app.request_for(&site, SyncMode::Redeliver, SyncTrigger::Operator)
+        .await;
+    let report = replica.drain().await[0].result.clone().unwrap();
+    assert_eq!(
+        (report.counters.pushed, report.counters.dead_lettered),
+        (1, 0)
+    );
+    assert_eq!(letters.count(&key).await.unwrap(), 0);
+    assert_eq!(
+        app.indexed()[&refused]["version"].as_u64(),
+        Some(u64::from(page.version))
+    );
+    let known = KnownMap::new(app.app.store()).all(&key).await.unwrap();
+    assert_eq!(known[&page.id].version, u64::from(page.version));
+    assert!(!known[&page.id].doc_sha.is_empty());
+    assert_eq!(
+        app.control().requests(0).len(),
+        requests_before,
+        "a redelivery asks Atlassian nothing"
+    );
+
+    // Known again: the next poll pushes nothing.
+    app.control().advance_clock(Duration::from_secs(60));
+    app.request_for(&site, SyncMode::Incremental, SyncTrigger::Schedule)
+        .await;
+    let report = replica.drain().await[0].result.clone().unwrap();
+    assert_eq!(report.counters.pushed, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_purge_deletes_every_document_of_the_site_and_forgets_its_crawl() {
+    let app = CrawlApp::spawn(sim(30)).await;
+    let replica = app.replica();
+    full_sync(&replica).await;
+    let site = app.cloud();
+    let key = app.key(&site);
+    let indexed = app.indexed().len();
+    assert!(indexed > 30, "pages, blog posts and comments: {indexed}");
+    let kept = page_id(&app, &inner_pages(&app)[0].id);
+    app.control().set_indexer_faults(IndexerFaultUpdate {
+        reject_ids: Some(vec![kept.clone()]),
+        ..IndexerFaultUpdate::default()
+    });
+
+    app.app.vault().disconnect(&app.grant).await.unwrap();
+    app.request_for(&site, SyncMode::Purge, SyncTrigger::Operator)
+        .await;
+    let report = replica.drain().await[0].result.clone().unwrap();
+
+    assert_eq!(report.outcome, JobOutcome::Completed);
+    assert_eq!(report.counters.deleted as usize, indexed - 1);
+    assert_eq!(report.counters.dead_lettered, 1);
+    assert_eq!(
+        app.indexed().keys().collect::<Vec<_>>(),
+        [&kept],
+        "only the refused delete is left"
+    );
+    let state = app.state(&site).await;
+    assert!(state.watermarks.is_empty() && state.checkpoint.is_none());
+    assert_eq!(state.last_sync_at, None);
+    let known = KnownMap::new(app.app.store());
+    assert_eq!(
+        known.len(&key).await.unwrap(),
+        1,
+        "the refused item stays known"
+    );
+    let letters = DeadLetters::new(app.app.store()).list(&key).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].id.as_str(), letters[0].op.as_str()),
+        (kept.as_str(), "delete")
+    );
+
+    // A redelivery (of a disconnected grant: it asks Atlassian nothing)
+    // finishes the purge.
+    app.control().clear_indexer_faults();
+    app.request_for(&site, SyncMode::Redeliver, SyncTrigger::Operator)
+        .await;
+    let report = replica.drain().await[0].result.clone().unwrap();
+    assert_eq!(report.counters.deleted, 1);
+    assert!(app.indexed().is_empty());
+    assert_eq!(known.len(&key).await.unwrap(), 0);
+
+    // Reconnected, the site is crawled from scratch.
+    assert_eq!(app.app.connect("acme").await, app.grant.as_str());
+    let outcomes = replica.drain_outcomes().await;
+    assert_eq!(outcomes, [(SyncMode::Full, COMPLETED)]);
+    assert_eq!(app.indexed().len(), indexed);
+    app.stop().await;
+}
+
 // ---- one crawl per site ---------------------------------------------------------
 
 #[tokio::test]

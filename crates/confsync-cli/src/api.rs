@@ -59,9 +59,36 @@ pub(crate) struct ResyncArgs {
     /// Only this site (cloud id); every site of the connection otherwise.
     #[arg(long)]
     site: Option<String>,
-    /// Only these spaces (repeatable).
-    #[arg(long = "space")]
-    spaces: Vec<String>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct DisconnectArgs {
+    /// The connection (grant id).
+    grant: String,
+    /// Also delete every document of its sites from the index.
+    #[arg(long)]
+    purge: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct DeadLetterArgs {
+    /// The connection (grant id).
+    grant: String,
+    /// Only this site (cloud id).
+    #[arg(long)]
+    site: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, ClapArgs)]
+pub(crate) struct RetryArgs {
+    /// The connection (grant id).
+    grant: String,
+    /// Only this site (cloud id).
+    #[arg(long)]
+    site: Option<String>,
 }
 
 /// A small blocking facade over the async HTTP client.
@@ -183,24 +210,25 @@ pub(crate) fn show(endpoint: &Endpoint, grant: &str) -> anyhow::Result<()> {
     print_json(&api.call(reqwest::Method::GET, &connection_path(grant)?, None)?)
 }
 
-/// `confsync resync GRANT [--mode M] [--site C] [--space K]…`.
+/// `confsync resync GRANT [--mode M] [--site C]`.
 pub(crate) fn resync(endpoint: &Endpoint, args: &ResyncArgs) -> anyhow::Result<()> {
     let api = Api::new(endpoint)?;
     let mut body = json!({"mode": args.mode.as_str()});
     if let Some(site) = &args.site {
         body["site"] = json!(site);
     }
-    if !args.spaces.is_empty() {
-        body["spaces"] = json!(args.spaces);
-    }
     let path = format!("{}/resync", connection_path(&args.grant)?);
     let answer = api.call(reqwest::Method::POST, &path, Some(body))?;
+    print_jobs(&answer["jobs"], &format!("{} sync", args.mode.as_str()))
+}
+
+/// One line per queued job of an answer.
+fn print_jobs(jobs: &Value, what: &str) -> anyhow::Result<()> {
     let empty = Vec::new();
     let mut out = String::new();
-    for job in answer["jobs"].as_array().unwrap_or(&empty) {
+    for job in jobs.as_array().unwrap_or(&empty) {
         out.push_str(&format!(
-            "queued {} sync of site {} as {}\n",
-            args.mode.as_str(),
+            "queued {what} of site {} as {}\n",
             job["cloud_id"].as_str().unwrap_or("?"),
             job["job_id"].as_str().unwrap_or("?")
         ));
@@ -212,15 +240,68 @@ pub(crate) fn resync(endpoint: &Endpoint, args: &ResyncArgs) -> anyhow::Result<(
     Ok(())
 }
 
-/// `confsync disconnect GRANT`.
-pub(crate) fn disconnect(endpoint: &Endpoint, grant: &str) -> anyhow::Result<()> {
+/// `confsync disconnect GRANT [--purge]`.
+pub(crate) fn disconnect(endpoint: &Endpoint, args: &DisconnectArgs) -> anyhow::Result<()> {
     let api = Api::new(endpoint)?;
-    api.call(reqwest::Method::DELETE, &connection_path(grant)?, None)?;
+    let mut path = connection_path(&args.grant)?;
+    if args.purge {
+        path.push_str("?purge=true");
+    }
+    let answer = api.call(reqwest::Method::DELETE, &path, None)?;
     #[allow(clippy::print_stdout)]
     {
-        println!("disconnected {grant}: its tokens are deleted and it no longer syncs");
+        println!(
+            "disconnected {}: its tokens are deleted and it no longer syncs",
+            args.grant
+        );
+    }
+    if args.purge {
+        print_jobs(&answer["purge_jobs"], "purge from the index")?;
     }
     Ok(())
+}
+
+/// `confsync dead-letters GRANT [--site C] [--json]`.
+pub(crate) fn dead_letters(endpoint: &Endpoint, args: &DeadLetterArgs) -> anyhow::Result<()> {
+    let api = Api::new(endpoint)?;
+    let mut path = format!("{}/dead-letters", connection_path(&args.grant)?);
+    if let Some(site) = &args.site {
+        path.push_str(&format!("?site={}", urlencode(site)));
+    }
+    let body = api.call(reqwest::Method::GET, &path, None)?;
+    if args.json {
+        return print_json(&body);
+    }
+    let empty = Vec::new();
+    let letters = body["dead_letters"].as_array().unwrap_or(&empty);
+    let mut out = format!("{:<6} {:>6}  {:<48} reason\n", "op", "status", "document");
+    for letter in letters {
+        out.push_str(&format!(
+            "{:<6} {:>6}  {:<48} {}\n",
+            letter["op"].as_str().unwrap_or("?"),
+            letter["status"].as_u64().unwrap_or(0),
+            letter["document_id"].as_str().unwrap_or("?"),
+            letter["reason"].as_str().unwrap_or("-"),
+        ));
+    }
+    out.push_str(&format!("{} dead letter(s)\n", letters.len()));
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{out}");
+    }
+    Ok(())
+}
+
+/// `confsync retry GRANT [--site C]`.
+pub(crate) fn retry(endpoint: &Endpoint, args: &RetryArgs) -> anyhow::Result<()> {
+    let api = Api::new(endpoint)?;
+    let body = match &args.site {
+        Some(site) => json!({"site": site}),
+        None => json!({}),
+    };
+    let path = format!("{}/dead-letters/retry", connection_path(&args.grant)?);
+    let answer = api.call(reqwest::Method::POST, &path, Some(body))?;
+    print_jobs(&answer["jobs"], "redelivery of the dead letters")
 }
 
 fn urlencode(value: &str) -> String {

@@ -38,10 +38,11 @@ enum Command {
     /// Queue a sync of a connection's sites (coalesced with a running one).
     Resync(api::ResyncArgs),
     /// Disconnect a connection: delete its tokens and stop its syncs.
-    Disconnect {
-        /// The connection (grant id).
-        grant: String,
-    },
+    Disconnect(api::DisconnectArgs),
+    /// List what the indexer refused for a connection's sites.
+    DeadLetters(api::DeadLetterArgs),
+    /// Queue a redelivery of a connection's dead letters.
+    Retry(api::RetryArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +52,9 @@ fn main() -> ExitCode {
         Command::Connections(args) => api::list(&cli.endpoint, &args),
         Command::Show { grant } => api::show(&cli.endpoint, &grant),
         Command::Resync(args) => api::resync(&cli.endpoint, &args),
-        Command::Disconnect { grant } => api::disconnect(&cli.endpoint, &grant),
+        Command::Disconnect(args) => api::disconnect(&cli.endpoint, &args),
+        Command::DeadLetters(args) => api::dead_letters(&cli.endpoint, &args),
+        Command::Retry(args) => api::retry(&cli.endpoint, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -186,6 +186,14 @@ impl DocumentId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The Confluence content id inside, when the id has the documented shape.
+    pub fn content_id(&self) -> Option<&str> {
+        self.0
+            .rsplit_once(':')
+            .map(|(_, id)| id)
+            .filter(|id| !id.is_empty())
+    }
 }
 
 impl fmt::Display for DocumentId {
@@ -243,5 +251,15 @@ mod tests {
             DocumentId::new(&cloud, ContentKind::FooterComment, &id),
             DocumentId::new(&cloud, ContentKind::InlineComment, &id)
         );
+    }
+
+    #[test]
+    fn a_document_id_gives_back_its_content_id() {
+        let cloud = CloudId::parse("c1").unwrap();
+        let id = ContentId::parse("42").unwrap();
+        let doc = DocumentId::new(&cloud, ContentKind::Blogpost, &id);
+        assert_eq!(doc.content_id(), Some("42"));
+        let odd: DocumentId = serde_json::from_str("\"no-colon\"").unwrap();
+        assert_eq!(odd.content_id(), None);
     }
 }

@@ -20,6 +20,11 @@ pub enum SyncMode {
     Full,
     /// Id-only listings to find deletions the streams cannot see.
     Reconcile,
+    /// Push the dead letters of the site again (no Atlassian request).
+    Redeliver,
+    /// Delete every document of the site from the index and forget the
+    /// site's crawl state (after a disconnect; no Atlassian request).
+    Purge,
 }
 
 impl SyncMode {
@@ -28,7 +33,18 @@ impl SyncMode {
             SyncMode::Incremental => "incremental",
             SyncMode::Full => "full",
             SyncMode::Reconcile => "reconcile",
+            SyncMode::Redeliver => "redeliver",
+            SyncMode::Purge => "purge",
         }
+    }
+
+    /// Whether the job reads Confluence (the three sync modes), as opposed
+    /// to upkeep of what the index holds.
+    pub fn reads_confluence(self) -> bool {
+        matches!(
+            self,
+            SyncMode::Incremental | SyncMode::Full | SyncMode::Reconcile
+        )
     }
 }
 

@@ -3,23 +3,32 @@
 //! - `GET /api/v1/connections[?tenant_id=T]`: grants with status and sites;
 //! - `GET /api/v1/connections/{grant}`: one grant;
 //! - `POST /api/v1/connections/{grant}/resync` with
-//!   `{"mode": "incremental"|"full"|"reconcile", "site"?: cloud_id, "spaces"?: [keys]}`:
+//!   `{"mode": "incremental"|"full"|"reconcile", "site"?: cloud_id}`:
 //!   queues one sync job per selected site and answers 202 with their ids
-//!   (a resync for a site already crawling is coalesced by the worker);
-//! - `DELETE /api/v1/connections/{grant}`: deletes the grant's tokens and
-//!   stops its syncs.
+//!   (a resync for a site already crawling is coalesced by the worker).
+//!   `"spaces"` is refused for now: a space-limited walk would need its own
+//!   checkpoint and sweep scope, and must never sweep the rest of the site;
+//! - `GET /api/v1/connections/{grant}/dead-letters[?site=C]`: what the
+//!   indexer refused, per site, with the reason;
+//! - `POST /api/v1/connections/{grant}/dead-letters/retry` with
+//!   `{"site"?: cloud_id}`: queues a redelivery per selected site;
+//! - `DELETE /api/v1/connections/{grant}[?purge=true]`: deletes the grant's
+//!   tokens and stops its syncs; with `purge`, also queues a purge per site
+//!   (a delete for every document of the site, then its crawl state is
+//!   forgotten).
 //!
 //! The receiver only records intent here: the worker does the work. Every
 //! refusal has a stable error code, like the connect API.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use confsync_core::jobs::{SyncJob, SyncMode, SyncTrigger};
 use confsync_core::{CloudId, GrantId, TenantId};
-use confsync_store::{Grant, GrantStatus, SiteInfo, StoreError};
+use confsync_store::dead_letters::DeadLetters;
+use confsync_store::{Grant, GrantStatus, SiteInfo, SiteKey, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -209,46 +218,22 @@ async fn resync_inner(
             ),
         ));
     }
-    if request
-        .spaces
-        .iter()
-        .any(|k| k.is_empty() || k.len() > 255 || k.chars().any(char::is_whitespace))
-    {
+    if !request.mode.reads_confluence() {
         return Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            "space keys must be non-empty words",
+            "mode must be incremental, full or reconcile (dead letters have their own endpoint; purge comes with a disconnect)",
         ));
     }
-    let selected: Vec<CloudId> = match request.site.as_deref() {
-        None => sites.iter().map(|s| s.cloud_id.clone()).collect(),
-        Some(site) => {
-            let found = sites.iter().find(|s| s.cloud_id.as_str() == site);
-            vec![found.map(|s| s.cloud_id.clone()).ok_or_else(|| {
-                Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_site",
-                    format!("site {site} is not part of this connection"),
-                )
-            })?]
-        }
-    };
-    let mut jobs = Vec::with_capacity(selected.len());
-    for cloud in &selected {
-        let mut job = SyncJob::new(
-            grant.id.clone(),
-            cloud.clone(),
-            request.mode,
-            SyncTrigger::Operator,
-        );
-        job.spaces.clone_from(&request.spaces);
-        let id = app
-            .queue
-            .push_job(job)
-            .await
-            .map_err(|e| Refusal::store(&e))?;
-        jobs.push(json!({"job_id": id, "cloud_id": cloud}));
+    if !request.spaces.is_empty() {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported",
+            "a resync cannot be limited to spaces yet; resync the whole site",
+        ));
     }
+    let selected = select_sites(&sites, request.site.as_deref())?;
+    let jobs = queue_jobs(app, &grant.id, &selected, request.mode).await?;
     events::resync_queued(&app.metrics, &grant.id, request.mode, jobs.len());
     Ok((
         StatusCode::ACCEPTED,
@@ -257,14 +242,138 @@ async fn resync_inner(
         .into_response())
 }
 
-/// `DELETE /api/v1/connections/{grant}`.
+/// The sites `site` selects: all of them, or the one named.
+fn select_sites(sites: &[SiteInfo], site: Option<&str>) -> Result<Vec<CloudId>, Refusal> {
+    match site {
+        None => Ok(sites.iter().map(|s| s.cloud_id.clone()).collect()),
+        Some(site) => {
+            let found = sites.iter().find(|s| s.cloud_id.as_str() == site);
+            Ok(vec![found.map(|s| s.cloud_id.clone()).ok_or_else(
+                || {
+                    Refusal::new(
+                        StatusCode::NOT_FOUND,
+                        "unknown_site",
+                        format!("site {site} is not part of this connection"),
+                    )
+                },
+            )?])
+        }
+    }
+}
+
+/// Queues one operator job of `mode` per site; their ids, for the answer.
+async fn queue_jobs(
+    app: &AppState,
+    grant: &GrantId,
+    sites: &[CloudId],
+    mode: SyncMode,
+) -> Result<Vec<Value>, Refusal> {
+    let mut jobs = Vec::with_capacity(sites.len());
+    for cloud in sites {
+        let job = SyncJob::new(grant.clone(), cloud.clone(), mode, SyncTrigger::Operator);
+        let id = app
+            .queue
+            .push_job(job)
+            .await
+            .map_err(|e| Refusal::store(&e))?;
+        jobs.push(json!({"job_id": id, "cloud_id": cloud}));
+    }
+    Ok(jobs)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SiteParams {
+    site: Option<String>,
+}
+
+/// `GET /api/v1/connections/{grant}/dead-letters[?site=C]`.
+pub(crate) async fn dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(grant): Path<String>,
+    Query(params): Query<SiteParams>,
+) -> Response {
+    let answer = async {
+        authorize(&app, &headers)?;
+        let (grant, sites) = load(&app, &grant_id(&grant)?).await?;
+        let selected = select_sites(&sites, params.site.as_deref())?;
+        let letters = DeadLetters::new(app.store.clone());
+        let mut listed = Vec::new();
+        for cloud in selected {
+            let key = SiteKey::new(grant.id.clone(), cloud.clone());
+            for letter in letters.list(&key).await.map_err(|e| Refusal::store(&e))? {
+                listed.push(json!({
+                    "cloud_id": cloud,
+                    "document_id": letter.id,
+                    "op": letter.op,
+                    "status": letter.status,
+                    "reason": letter.reason,
+                    "at": letter.at,
+                }));
+            }
+        }
+        Ok(Json(json!({"grant_id": grant.id, "dead_letters": listed})).into_response())
+    };
+    respond(&app, "dead_letters", answer.await)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetryRequest {
+    site: Option<String>,
+}
+
+/// `POST /api/v1/connections/{grant}/dead-letters/retry`.
+pub(crate) async fn retry_dead_letters(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(grant): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let answer = async {
+        authorize(&app, &headers)?;
+        // The body is optional: none means every site.
+        let request = if body.iter().all(u8::is_ascii_whitespace) {
+            RetryRequest::default()
+        } else {
+            serde_json::from_slice::<RetryRequest>(&body).map_err(|e| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("the body must be {{\"site\"?: cloud_id}}: {e}"),
+                )
+            })?
+        };
+        let (grant, sites) = load(&app, &grant_id(&grant)?).await?;
+        let selected = select_sites(&sites, request.site.as_deref())?;
+        let jobs = queue_jobs(&app, &grant.id, &selected, SyncMode::Redeliver).await?;
+        events::resync_queued(&app.metrics, &grant.id, SyncMode::Redeliver, jobs.len());
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"grant_id": grant.id, "mode": SyncMode::Redeliver, "jobs": jobs})),
+        )
+            .into_response())
+    };
+    respond(&app, "retry_dead_letters", answer.await)
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DisconnectParams {
+    #[serde(default)]
+    purge: bool,
+}
+
+/// `DELETE /api/v1/connections/{grant}[?purge=true]`.
 pub(crate) async fn disconnect(
     State(app): State<AppState>,
     headers: HeaderMap,
     Path(grant): Path<String>,
+    params: Result<Query<DisconnectParams>, QueryRejection>,
 ) -> Response {
     let answer = async {
         authorize(&app, &headers)?;
+        let Query(params) = params
+            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()))?;
         let id = grant_id(&grant)?;
         let vault = app.vault().await.map_err(|e| Refusal::store(&e))?;
         if !vault
@@ -275,10 +384,20 @@ pub(crate) async fn disconnect(
             return Err(Refusal::unknown_grant(id.as_str()));
         }
         events::disconnected(&app.metrics, &id);
-        Ok(
-            Json(json!({"grant_id": id, "status": GrantStatus::Disconnected.as_str()}))
-                .into_response(),
-        )
+        let mut answer = json!({"grant_id": id, "status": GrantStatus::Disconnected.as_str()});
+        if params.purge {
+            let sites: Vec<CloudId> = vault
+                .sites(&id)
+                .await
+                .map_err(|e| Refusal::store(&e))?
+                .into_iter()
+                .map(|s| s.cloud_id)
+                .collect();
+            let jobs = queue_jobs(&app, &id, &sites, SyncMode::Purge).await?;
+            events::resync_queued(&app.metrics, &id, SyncMode::Purge, jobs.len());
+            answer["purge_jobs"] = json!(jobs);
+        }
+        Ok(Json(answer).into_response())
     };
     respond(&app, "disconnect", answer.await)
 }

@@ -46,8 +46,16 @@ pub(crate) fn resync_queued(
     mode: SyncMode,
     jobs: usize,
 ) {
-    metrics.admin.with_label_values(&["resync", "queued"]).inc();
-    tracing::info!(grant = %grant, mode = mode.as_str(), jobs, "operator resync queued");
+    let operation = match mode {
+        SyncMode::Redeliver => "retry_dead_letters",
+        SyncMode::Purge => "purge",
+        _ => "resync",
+    };
+    metrics
+        .admin
+        .with_label_values(&[operation, "queued"])
+        .inc();
+    tracing::info!(grant = %grant, mode = mode.as_str(), jobs, "operator {operation} queued");
 }
 
 pub(crate) fn disconnected(metrics: &ReceiverMetrics, grant: &GrantId) {

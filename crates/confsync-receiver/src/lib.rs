@@ -107,6 +107,14 @@ pub async fn run(
             get(admin::show).delete(admin::disconnect),
         )
         .route("/api/v1/connections/{grant}/resync", post(admin::resync))
+        .route(
+            "/api/v1/connections/{grant}/dead-letters",
+            get(admin::dead_letters),
+        )
+        .route(
+            "/api/v1/connections/{grant}/dead-letters/retry",
+            post(admin::retry_dead_letters),
+        )
         .with_state(state.clone())
         .merge(ops::router(
             registry,

@@ -209,6 +209,18 @@ end
 return 1
 ";
 
+/// Removes every field but the vault's (`url`, `name`, `added_at`) and the
+/// epoch, which only ever grows.
+const FORGET_CRAWL: &str = r"
+local keep = {url = true, name = true, added_at = true, epoch = true}
+local gone = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if not keep[field] then table.insert(gone, field) end
+end
+if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+return #gone
+";
+
 /// Takes the follow-up away, atomically, so one replica enqueues it.
 const TAKE_FOLLOWUP: &str = r"
 local current = redis.call('HGET', KEYS[1], 'followup')
@@ -390,6 +402,17 @@ impl SiteStore {
             .invoke_async(&mut conn)
             .await?;
         Ok(taken.as_deref().and_then(parse_mode))
+    }
+
+    /// Forgets what was crawled (watermarks, checkpoint, times, totals,
+    /// errors), keeping the site itself: the next sync of it is a full crawl.
+    pub async fn forget_crawl(&self, grant: &GrantId, cloud: &CloudId) -> Result<(), StoreError> {
+        let mut conn = self.store.connection();
+        redis::Script::new(FORGET_CRAWL)
+            .key(self.key(grant, cloud))
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
     }
 
     /// Claims the right to plan work for `site` for `ttl`: false when

@@ -60,6 +60,23 @@ pub(crate) fn crawl_finished(site: &CloudId, mode: SyncMode, counters: &CrawlCou
     );
 }
 
+/// A redelivery or a purge ended.
+pub(crate) fn upkeep_finished(site: &CloudId, mode: SyncMode, counters: &CrawlCounters) {
+    tracing::info!(
+        site = %site,
+        mode = mode.as_str(),
+        pushed = counters.pushed,
+        deleted = counters.deleted,
+        dead_lettered = counters.dead_lettered,
+        skipped = counters.skipped,
+        "{}",
+        match mode {
+            SyncMode::Purge => "site purged from the index; its crawl state is forgotten",
+            _ => "dead letters redelivered",
+        }
+    );
+}
+
 /// Every few thousand items of a run.
 pub(crate) fn progress(site: &CloudId, mode: SyncMode, counters: &CrawlCounters) {
     tracing::info!(

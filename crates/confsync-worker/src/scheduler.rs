@@ -342,6 +342,8 @@ impl Planner {
                 SyncMode::Incremental => report.incremental += 1,
                 SyncMode::Full => report.full += 1,
                 SyncMode::Reconcile => report.reconcile += 1,
+                // Never planned: operators ask for them.
+                SyncMode::Redeliver | SyncMode::Purge => {}
             }
         }
         Ok(())

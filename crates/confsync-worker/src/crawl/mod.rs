@@ -16,6 +16,10 @@
 //! resync arriving during an incremental poll still happens, once, after it.
 //! Scheduled jobs are dropped: the scheduler plans them again.
 //!
+//! Redeliveries of dead letters and purges after a disconnect ([`upkeep`])
+//! run under the same lease but read no Confluence; a busy site makes them
+//! wait (they are queued again after `sync.retry_min_delay_secs`).
+//!
 //! This module talks to Atlassian, Redis and the indexer only through their
 //! crates; it never sleeps but through the clock and never holds a lock
 //! across an `.await`.
@@ -27,6 +31,7 @@ mod lineage;
 mod names;
 mod session;
 mod sink;
+mod upkeep;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -328,12 +333,13 @@ impl Crawler {
         report
     }
 
-    /// The site the job is about, if its grant is active and still reaches it.
+    /// The site the job is about, if its grant still reaches it and, for a
+    /// job that reads Confluence, is active.
     async fn target(&self, job: &SyncJob) -> Result<Option<Target>, CrawlError> {
         let Some(grant) = self.vault.grant(&job.grant_id).await? else {
             return Ok(None);
         };
-        if grant.status != GrantStatus::Active {
+        if job.mode.reads_confluence() && grant.status != GrantStatus::Active {
             return Ok(None);
         }
         let sites = self.vault.sites(&job.grant_id).await?;
@@ -397,6 +403,9 @@ impl Crawler {
 
     /// Runs what the site needs for `job` and records a success.
     async fn execute(&self, job: &SyncJob, target: &Target, cancel: &CancellationToken) -> Ran {
+        if !job.mode.reads_confluence() {
+            return self.execute_upkeep(job.mode, target, cancel).await;
+        }
         let began = Instant::now();
         let started = self.clock.now();
         let state = match self.sites.state(&target.grant, &target.cloud).await {
@@ -423,6 +432,30 @@ impl Crawler {
             mode,
             counters,
             result,
+        }
+    }
+
+    /// A redelivery or a purge (see [`upkeep`]).
+    async fn execute_upkeep(
+        &self,
+        mode: SyncMode,
+        target: &Target,
+        cancel: &CancellationToken,
+    ) -> Ran {
+        let result = match mode {
+            SyncMode::Purge => self.purge(target, cancel).await,
+            _ => self.redeliver(target, cancel).await,
+        };
+        match result {
+            Ok(counters) => {
+                events::upkeep_finished(&target.cloud, mode, &counters);
+                Ran {
+                    mode,
+                    counters,
+                    result: Ok(()),
+                }
+            }
+            Err(error) => Ran::failed(mode, error),
         }
     }
 
@@ -546,9 +579,11 @@ impl Crawler {
     }
 
     /// The site is crawling: remember what someone asked for, drop what the
-    /// scheduler will plan again.
+    /// scheduler will plan again, and try a redelivery or purge again later.
     async fn coalesce(&self, job: &SyncJob) -> JobReport {
-        if job.trigger != SyncTrigger::Schedule {
+        if !job.mode.reads_confluence() {
+            self.requeue(job, self.settings.retry_min_delay).await;
+        } else if job.trigger != SyncTrigger::Schedule {
             let remembered = self
                 .sites
                 .set_followup(&job.grant_id, &job.cloud_id, job.mode)

@@ -717,7 +717,7 @@ async fn convert(
 
 /// Hex SHA-256 of the whole document as the indexer would receive it: any
 /// change (content, title, labels, breadcrumbs, names, status) shows.
-fn fingerprint(doc: &Document) -> String {
+pub(crate) fn fingerprint(doc: &Document) -> String {
     // Derived Serialize of Document cannot fail; an empty hash would only
     // make the next sync push the document again.
     let bytes = serde_json::to_vec(doc).unwrap_or_default();

@@ -102,17 +102,25 @@ impl Sink {
             self.known.remove_many(&self.site, &[id]).await?;
             return Ok(());
         };
-        let doc_id = DocumentId::new(&self.site.cloud, kind, &content);
         let delete = Delete {
-            id: doc_id.clone(),
+            id: DocumentId::new(&self.site.cloud, kind, &content),
             tenant_id: self.tenant.clone(),
             deleted_at: at,
         };
+        self.delete_document(id.to_owned(), delete).await
+    }
+
+    /// Queues `delete` as it is (content `id` is forgotten once accepted).
+    pub(crate) async fn delete_document(
+        &mut self,
+        id: String,
+        delete: Delete,
+    ) -> Result<(), CrawlError> {
+        let doc_id = delete.id.clone();
         if let Some(full) = self.batcher.delete(delete) {
             self.push(full).await?;
         }
-        self.in_batch
-            .insert(doc_id, Pending::Delete { id: id.to_owned() });
+        self.in_batch.insert(doc_id, Pending::Delete { id });
         Ok(())
     }
 
