@@ -22,7 +22,7 @@ use confsync_core::AccountId;
 use confsync_core::jobs::{SyncMode, SyncTrigger};
 use confsync_sim::{
     CommentKind, ContentInfo, ContentType, Edit, FaultKind, FaultRule, GrantSelector,
-    IndexerFaultUpdate, IndexerOp, Listener, Move, NewComment, NewPage, SimConfig, Status,
+    IndexerFaultUpdate, IndexerOp, Move, NewComment, NewPage, SimConfig, Status,
 };
 use confsync_store::GrantStatus;
 use confsync_store::budget::{Budget, BudgetConfig};
@@ -303,16 +303,6 @@ fn inner_pages(app: &CrawlApp) -> Vec<ContentInfo> {
         .into_iter()
         .filter(|p| p.parent_id.is_some())
         .collect()
-}
-
-/// API points the simulator charged since its request log was reset.
-fn points_spent(app: &CrawlApp) -> u64 {
-    app.control()
-        .requests(0)
-        .iter()
-        .filter(|r| r.listener == Listener::Api)
-        .map(|r| r.points)
-        .sum()
 }
 
 async fn full_sync(replica: &Replica) {
@@ -649,7 +639,7 @@ async fn an_idle_poll_costs_eight_points_and_a_deletion_check_one_per_listing_pa
         replica.drain_outcomes().await,
         [(SyncMode::Incremental, COMPLETED)]
     );
-    let idle = points_spent(&app);
+    let idle = app.points_spent();
     eprintln!("idle incremental poll: {idle} points (DESIGN.md bound: 8)");
     assert!(idle <= 8, "an idle poll cost {idle} points");
 
@@ -670,7 +660,7 @@ async fn an_idle_poll_costs_eight_points_and_a_deletion_check_one_per_listing_pa
         )
         .unwrap()
         .len() as u64;
-    let check = points_spent(&app) - idle;
+    let check = app.points_spent() - idle;
     eprintln!(
         "deletion check: {check} points ({trashed_pages} trashed pages, {trashed_posts} trashed blog posts)"
     );
@@ -745,12 +735,12 @@ async fn a_crawl_stopped_mid_way_resumes_from_its_checkpoint() {
 async fn a_crawl_stopped_inside_a_listing_page_redoes_no_pushed_batch() {
     let app = CrawlApp::spawn(sim(130)).await;
     let replica = app.replica();
-    // Label requests fail from the 61st on: the first batch of 50 pages is
-    // pushed and checkpointed, the second is cut short.
+    // Label requests fail from the 111th on: the first batch of 100 pages
+    // is pushed and checkpointed, the second is cut short.
     app.control().add_fault(
         FaultRule::new(FaultKind::Status { status: 503 })
             .path("*/labels")
-            .skip(60),
+            .skip(110),
     );
 
     let first = replica.drain_outcomes().await;
@@ -761,7 +751,7 @@ async fn a_crawl_stopped_inside_a_listing_page_redoes_no_pushed_batch() {
         .after_id
         .clone()
         .expect("a position inside the page");
-    assert_eq!(app.indexed().len(), 50, "one batch was pushed");
+    assert_eq!(app.indexed().len(), 100, "one batch was pushed");
 
     app.control().clear_faults();
     app.control().reset_requests();
@@ -1271,72 +1261,6 @@ async fn the_scheduler_plans_due_polls_once_and_within_the_budget() {
 
 // ---- measurements (printed, not asserted against time) -----------------------------
 
-/// DESIGN.md section 8's lower bound for a full crawl: every object listed
-/// plus one request per 250 objects of each listing, and the user lookups
-/// at their cheapest (2 points per user, one request per 200).
-fn lower_bound(app: &CrawlApp, users: u64) -> u64 {
-    let counts = app.control().site_counts(app.cloud().as_str()).unwrap();
-    let listing = |n: usize| n as u64 + (n as u64).div_ceil(250).max(1);
-    let listed_pages = app
-        .control()
-        .contents(
-            app.cloud().as_str(),
-            ContentType::Page,
-            &[Status::Current, Status::Archived],
-        )
-        .unwrap()
-        .len();
-    let listed_posts = app
-        .control()
-        .contents(
-            app.cloud().as_str(),
-            ContentType::BlogPost,
-            &[Status::Current],
-        )
-        .unwrap()
-        .len();
-    // Comments of trashed pages are in no listing.
-    let listed: std::collections::HashSet<String> = app
-        .control()
-        .contents(
-            app.cloud().as_str(),
-            ContentType::Page,
-            &[Status::Current, Status::Archived],
-        )
-        .unwrap()
-        .into_iter()
-        .chain(
-            app.control()
-                .contents(
-                    app.cloud().as_str(),
-                    ContentType::BlogPost,
-                    &[Status::Current],
-                )
-                .unwrap(),
-        )
-        .map(|c| c.id)
-        .collect();
-    let comments: Vec<_> = app
-        .control()
-        .comments(app.cloud().as_str())
-        .unwrap()
-        .into_iter()
-        .filter(|c| c.status == Status::Current && listed.contains(&c.container_id))
-        .collect();
-    let footer = comments
-        .iter()
-        .filter(|c| c.kind == CommentKind::Footer)
-        .count();
-    let inline = comments.len() - footer;
-    listing(counts.spaces)
-        + listing(listed_pages)
-        + listing(listed_posts)
-        + listing(footer)
-        + listing(inline)
-        + 2 * users
-        + users.div_ceil(200)
-}
-
 /// One full crawl of a fresh 1,000-page site: points spent, the bound,
 /// documents and the wall-clock time (debug build; printed only).
 async fn measure_full_crawl(fetch_labels: bool) -> (u64, u64, usize, usize, Duration) {
@@ -1346,18 +1270,15 @@ async fn measure_full_crawl(fetch_labels: bool) -> (u64, u64, usize, usize, Dura
     let started = Instant::now();
     full_sync(&replica).await;
     let took = started.elapsed();
-    let spent = points_spent(&app);
-    let requests = app.control().requests(0);
-    let users = requests
-        .iter()
-        .filter(|r| r.path.contains("/rest/api/user/bulk"))
-        .map(|r| (r.points - 1) / 2)
-        .sum::<u64>();
-    let label_requests = requests
+    let spent = app.points_spent();
+    let users = app.users_fetched();
+    let label_requests = app
+        .control()
+        .requests(0)
         .iter()
         .filter(|r| r.path.contains("/labels"))
         .count();
-    let bound = lower_bound(&app, users);
+    let bound = app.points_lower_bound(users);
     let documents = app.indexed().len();
     let stats = app.control().stats();
     assert_eq!((stats.flagged, stats.rate_limited), (0, 0));

@@ -4,7 +4,7 @@
 //! sync consumer, sharing Redis and the simulator) whose queue tests drain
 //! deterministically with [`Replica::drain`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use confsync_core::jobs::{SyncJob, SyncMode, SyncTrigger};
 use confsync_core::{CloudId, GrantId};
 use confsync_runtime::Settings;
 use confsync_runtime::settings::IndexerTarget;
-use confsync_sim::{Control, SimConfig};
+use confsync_sim::{CommentKind, ContentType, Control, Listener, SimConfig, Status};
 use confsync_store::{SiteKey, SiteState, SiteStore, SyncQueue};
 use confsync_worker::WorkerMetrics;
 use confsync_worker::budget::FleetBudget;
@@ -137,12 +137,76 @@ impl CrawlApp {
         self.app.queue().push(job).await.expect("job queued");
     }
 
-    /// The crawl state of the grant's site `cloud`.
     /// This app's grant's view of `cloud` (its known map, dead letters…).
     pub fn key(&self, cloud: &CloudId) -> SiteKey {
         SiteKey::new(self.grant.clone(), cloud.clone())
     }
 
+    /// API points the simulator charged since its request log was reset.
+    pub fn points_spent(&self) -> u64 {
+        self.control()
+            .requests(0)
+            .iter()
+            .filter(|r| r.listener == Listener::Api)
+            .map(|r| r.points)
+            .sum()
+    }
+
+    /// Users the logged `user/bulk` requests returned (2 points each).
+    pub fn users_fetched(&self) -> u64 {
+        self.control()
+            .requests(0)
+            .iter()
+            .filter(|r| r.path.contains("/rest/api/user/bulk"))
+            .map(|r| r.points.saturating_sub(1) / 2)
+            .sum()
+    }
+
+    /// DESIGN.md section 8's lower bound for a full crawl of the first site:
+    /// every object the listings return plus one request per 250 of them,
+    /// for spaces, pages (current and archived), blog posts, footer and
+    /// inline comments (those of listed pages and blog posts: the others
+    /// are in no listing), plus `users` fetched (2 points each, 200 a
+    /// request).
+    pub fn points_lower_bound(&self, users: u64) -> u64 {
+        let control = self.control();
+        let cloud = self.cloud();
+        let site = cloud.as_str();
+        let counts = control.site_counts(site).expect("site counts");
+        let listing = |n: usize| n as u64 + (n as u64).div_ceil(250).max(1);
+        let pages = control
+            .contents(
+                site,
+                ContentType::Page,
+                &[Status::Current, Status::Archived],
+            )
+            .expect("pages");
+        let posts = control
+            .contents(site, ContentType::BlogPost, &[Status::Current])
+            .expect("blog posts");
+        let (listed_pages, listed_posts) = (pages.len(), posts.len());
+        let listed: HashSet<String> = pages.into_iter().chain(posts).map(|c| c.id).collect();
+        let comments: Vec<_> = control
+            .comments(site)
+            .expect("comments")
+            .into_iter()
+            .filter(|c| c.status == Status::Current && listed.contains(&c.container_id))
+            .collect();
+        let footer = comments
+            .iter()
+            .filter(|c| c.kind == CommentKind::Footer)
+            .count();
+        let inline = comments.len() - footer;
+        listing(counts.spaces)
+            + listing(listed_pages)
+            + listing(listed_posts)
+            + listing(footer)
+            + listing(inline)
+            + 2 * users
+            + users.div_ceil(200)
+    }
+
+    /// The crawl state of the grant's site `cloud`.
     pub async fn state(&self, cloud: &CloudId) -> SiteState {
         SiteStore::new(self.app.store())
             .state(&self.grant, cloud)

@@ -66,7 +66,9 @@ pub struct SyncJob {
     pub cloud_id: CloudId,
     pub mode: SyncMode,
     pub trigger: SyncTrigger,
-    /// Restrict the sync to these space keys; empty means every space.
+    /// Space keys a sync was asked to keep to. Not honoured yet: the
+    /// operator API refuses space-limited resyncs, and a job that carries
+    /// some anyway syncs the whole site (a superset, never a narrower sweep).
     #[serde(default)]
     pub spaces: Vec<String>,
 }

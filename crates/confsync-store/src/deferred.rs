@@ -41,7 +41,8 @@ impl Deferred {
         Ok(())
     }
 
-    /// Everything set aside in the stream, as (id, value).
+    /// Everything set aside in the stream, as (id, value), by id: for tests
+    /// and small streams (reads the whole hash).
     pub async fn all(
         &self,
         site: &SiteKey,
@@ -54,6 +55,41 @@ impl Deferred {
             .await?;
         items.sort();
         Ok(items)
+    }
+
+    /// How many items the stream has set aside.
+    pub async fn len(&self, site: &SiteKey, stream: &str) -> Result<u64, StoreError> {
+        let mut conn = self.store.connection();
+        Ok(redis::cmd("HLEN")
+            .arg(self.key(site, stream))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// One step of a scan over the stream's items: the next cursor (0 at the
+    /// end) and about `count` (id, value) pairs, so a large stash is read a
+    /// bounded piece at a time.
+    pub async fn scan(
+        &self,
+        site: &SiteKey,
+        stream: &str,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<(String, String)>), StoreError> {
+        let mut conn = self.store.connection();
+        let (next, flat): (u64, Vec<String>) = redis::cmd("HSCAN")
+            .arg(self.key(site, stream))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut conn)
+            .await?;
+        let mut flat = flat.into_iter();
+        let mut items = Vec::with_capacity(flat.len() / 2);
+        while let (Some(id), Some(value)) = (flat.next(), flat.next()) {
+            items.push((id, value));
+        }
+        Ok((next, items))
     }
 
     /// Forgets the stream's deferred items.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use confsync_core::jobs::{SyncMode, SyncTrigger};
 use confsync_core::{CloudId, ContentKind, GrantId};
 use confsync_store::StoreError;
-use confsync_store::sites::CrawlCounters;
+use confsync_store::sites::{CrawlCounters, CrawlStage};
 
 use crate::WorkerMetrics;
 
@@ -77,6 +77,11 @@ pub(crate) fn upkeep_finished(site: &CloudId, mode: SyncMode, counters: &CrawlCo
     );
 }
 
+/// A full crawl or reconciliation reads its next listing (or sweeps).
+pub(crate) fn stage_started(site: &CloudId, mode: SyncMode, stage: CrawlStage) {
+    tracing::info!(site = %site, mode = mode.as_str(), stage = stage.as_str(), "crawl stage started");
+}
+
 /// Every few thousand items of a run.
 pub(crate) fn progress(site: &CloudId, mode: SyncMode, counters: &CrawlCounters) {
     tracing::info!(
@@ -108,6 +113,11 @@ pub(crate) fn dead_lettered(site: &CloudId, document: &str, status: u16, reason:
 /// An item could not be placed exactly yet; it is built at its stream's end.
 pub(crate) fn deferred(site: &CloudId, kind: ContentKind, id: &str) {
     tracing::debug!(site = %site, kind = kind.as_str(), id, "item set aside until its stream ends");
+}
+
+/// A stream's end: the items it set aside are built now.
+pub(crate) fn building_deferred(site: &CloudId, kind: ContentKind, count: u64) {
+    tracing::info!(site = %site, kind = kind.as_str(), count, "building the items set aside until their stream ended");
 }
 
 /// An item that will not be indexed (malformed, or its page is not).

@@ -34,7 +34,10 @@ const SWEEP_SCAN: usize = 500;
 
 /// Items handled, pushed and checkpointed at a time: what a crawl stopped
 /// at any moment may have to do again (besides re-reading its listing page).
-const CHECKPOINT_EVERY: usize = 50;
+/// One indexer batch at the default `indexer.max_batch_documents` (each
+/// batch costs a few round trips: 50 took a 100,000-page crawl 39.2 s,
+/// 100 took 38.1 s, single `make bench` runs).
+const CHECKPOINT_EVERY: usize = 100;
 
 /// Runs (or resumes from `checkpoint`) a full crawl or a reconciliation.
 pub(crate) async fn crawl(
@@ -46,6 +49,7 @@ pub(crate) async fn crawl(
         _ => Policy::Full,
     };
     loop {
+        events::stage_started(&session.target.cloud, checkpoint.mode, checkpoint.stage);
         match checkpoint.stage {
             CrawlStage::Spaces => session.list_spaces().await?,
             CrawlStage::Pages => Box::pin(stream::<Page>(session, &mut checkpoint, policy)).await?,

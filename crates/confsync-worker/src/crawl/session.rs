@@ -457,13 +457,14 @@ impl<'a> Session<'a> {
             let container = placement.as_ref().map(|p| &p.container);
             item.build(&ctx, &labels, container, markdown)
         };
-        let doc = match built {
+        let mut doc = match built {
             Ok(Some(doc)) => doc,
             // Not indexable: triage already turned it into a delete.
             Ok(None) => return Ok(()),
             Err(error) => return self.skip(&item, &error.to_string()),
         };
-        let entry = self.entry(&item, &doc, placement.as_ref(), space_id);
+        let doc_sha = fingerprint(&mut doc);
+        let entry = self.entry(&item, doc_sha, placement.as_ref(), space_id);
         self.cache.insert(item.id.clone(), entry.clone());
         let unchanged = known
             .as_ref()
@@ -499,7 +500,7 @@ impl<'a> Session<'a> {
     fn entry(
         &self,
         item: &Item,
-        doc: &Document,
+        doc_sha: String,
         placement: Option<&Placement>,
         space: Option<String>,
     ) -> KnownEntry {
@@ -507,7 +508,7 @@ impl<'a> Session<'a> {
         KnownEntry {
             kind: item.kind,
             version: item.version_number(),
-            doc_sha: fingerprint(doc),
+            doc_sha,
             title: if comment {
                 String::new()
             } else {
@@ -552,38 +553,42 @@ impl<'a> Session<'a> {
         policy: Policy,
     ) -> Result<(), CrawlError> {
         self.sink.flush().await?;
-        let stashed = self
-            .crawler
-            .deferred
-            .all(&self.target.key, kind.as_str())
-            .await?;
-        if stashed.is_empty() {
+        let site = self.target.key.clone();
+        let stream = kind.as_str();
+        let stashed = self.crawler.deferred.len(&site, stream).await?;
+        if stashed == 0 {
             return Ok(());
         }
-        let mut items = Vec::with_capacity(stashed.len());
-        for (id, value) in &stashed {
-            match serde_json::from_str::<Item>(value) {
-                Ok(item) => items.push(item),
-                // Written by an older release in another shape: the next
-                // full crawl or reconciliation lists it again.
-                Err(error) => {
-                    self.counters.skipped += 1;
-                    let reason = format!("its set-aside copy cannot be read: {error}");
-                    events::skipped(&self.target.cloud, kind, id, &reason);
+        events::building_deferred(&self.target.cloud, kind, stashed);
+        // A listing page's worth at a time: the stash may be large, and its
+        // items carry their bodies.
+        let chunk = self.crawler.settings.page_limit.get() as usize;
+        let mut cursor = 0;
+        loop {
+            let (next, values) = self
+                .guard(self.crawler.deferred.scan(&site, stream, cursor, chunk))
+                .await?;
+            let mut items = Vec::with_capacity(values.len());
+            for (id, value) in values {
+                match serde_json::from_str::<Item>(&value) {
+                    Ok(item) => items.push(item),
+                    // Written by an older release in another shape: the next
+                    // full crawl or reconciliation lists it again.
+                    Err(error) => {
+                        self.counters.skipped += 1;
+                        let reason = format!("its set-aside copy cannot be read: {error}");
+                        events::skipped(&self.target.cloud, kind, &id, &reason);
+                    }
                 }
             }
-        }
-        let chunk = self.crawler.settings.page_limit.get() as usize;
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            let batch: Vec<Item> = items.by_ref().take(chunk).collect();
-            self.take(batch, policy, true).await?;
+            self.take(items, policy, true).await?;
             self.sink.flush().await?;
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        self.crawler
-            .deferred
-            .clear(&self.target.key, kind.as_str())
-            .await?;
+        self.crawler.deferred.clear(&site, stream).await?;
         Ok(())
     }
 
@@ -716,11 +721,16 @@ async fn convert(
 }
 
 /// Hex SHA-256 of the whole document as the indexer would receive it: any
-/// change (content, title, labels, breadcrumbs, names, status) shows.
-pub(crate) fn fingerprint(doc: &Document) -> String {
+/// change (content, title, labels, breadcrumbs, names, status) shows. The
+/// Markdown is left out of the serialization (taken out and put back, never
+/// copied): `content_sha256` already stands for it, and serializing and
+/// hashing every body twice was a measurable share of a crawl's CPU.
+pub(crate) fn fingerprint(doc: &mut Document) -> String {
+    let markdown = std::mem::take(&mut doc.content_markdown);
     // Derived Serialize of Document cannot fail; an empty hash would only
     // make the next sync push the document again.
-    let bytes = serde_json::to_vec(doc).unwrap_or_default();
+    let bytes = serde_json::to_vec(&*doc).unwrap_or_default();
+    doc.content_markdown = markdown;
     hex::encode(Sha256::digest(&bytes))
 }
 

@@ -89,14 +89,14 @@ impl Crawler {
         &self,
         target: &Target,
         sink: &mut Sink,
-        doc: Document,
+        mut doc: Document,
         epoch: u64,
     ) -> Result<Option<String>, CrawlError> {
         let Some(id) = doc.id.content_id().map(str::to_owned) else {
             return Ok(Some("the document id has no content id".into()));
         };
         let known = self.known.get_many(&target.key, &[&id]).await?;
-        let doc_sha = fingerprint(&doc);
+        let doc_sha = fingerprint(&mut doc);
         let entry = match known.into_iter().next().flatten() {
             // What the crawl remembered of it (title, place), now with the
             // version the index will hold.
