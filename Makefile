@@ -20,6 +20,8 @@ test:
 
 ## bench: every figure of DESIGN.md section 8 beside its target (release build)
 bench:
+	# The throughput and memory figures run the release worker binary.
+	$(CARGO) build --release --workspace --bins --locked
 	$(CARGO) bench -p confsync-tests --bench bench --locked
 
 ## chaos: the outage and fault-injection tests alone

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout)]
 
 mod converter;
+mod crawl;
 mod report;
 
 use report::Report;
@@ -18,7 +19,11 @@ fn main() -> anyhow::Result<()> {
     // `cargo bench -- converter` runs this binary with `converter` and `--bench`.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let mut report = Report::default();
-    let sections: &[(&str, Section)] = &[("converter", converter::run)];
+    let sections: &[(&str, Section)] = &[
+        ("converter", converter::run),
+        ("points", crawl::points),
+        ("throughput", crawl::throughput),
+    ];
     for (name, run) in sections {
         if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
