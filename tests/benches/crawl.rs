@@ -81,12 +81,7 @@ async fn full_crawl_points(report: &mut Report, pages: usize, labels: bool) -> a
     }
     let spent = app.points_spent();
     let bound = app.points_lower_bound(app.users_fetched());
-    let label_requests = app
-        .control()
-        .requests(0)
-        .iter()
-        .filter(|r| r.path.contains("/labels"))
-        .count();
+    let label_requests = app.label_requests();
     let which = if labels {
         "labels on (default)"
     } else {

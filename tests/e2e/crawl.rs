@@ -1272,12 +1272,7 @@ async fn measure_full_crawl(fetch_labels: bool) -> (u64, u64, usize, usize, Dura
     let took = started.elapsed();
     let spent = app.points_spent();
     let users = app.users_fetched();
-    let label_requests = app
-        .control()
-        .requests(0)
-        .iter()
-        .filter(|r| r.path.contains("/labels"))
-        .count();
+    let label_requests = app.label_requests();
     let bound = app.points_lower_bound(users);
     let documents = app.indexed().len();
     let stats = app.control().stats();

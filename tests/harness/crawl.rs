@@ -152,6 +152,16 @@ impl CrawlApp {
             .sum()
     }
 
+    /// Label requests logged (one per page or blog post built, when labels
+    /// are fetched).
+    pub fn label_requests(&self) -> usize {
+        self.control()
+            .requests(0)
+            .iter()
+            .filter(|r| r.path.contains("/labels"))
+            .count()
+    }
+
     /// Users the logged `user/bulk` requests returned (2 points each).
     pub fn users_fetched(&self) -> u64 {
         self.control()
