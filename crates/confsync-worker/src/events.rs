@@ -77,6 +77,11 @@ pub(crate) fn upkeep_finished(site: &CloudId, mode: SyncMode, counters: &CrawlCo
     );
 }
 
+/// A dead letter whose stored item cannot be read back; it stays listed.
+pub(crate) fn letter_not_redelivered(site: &CloudId, document: &str, reason: &str) {
+    tracing::warn!(site = %site, document, reason, "a dead letter cannot be redelivered; it stays in the list");
+}
+
 /// A full crawl or reconciliation reads its next listing (or sweeps).
 pub(crate) fn stage_started(site: &CloudId, mode: SyncMode, stage: CrawlStage) {
     tracing::info!(site = %site, mode = mode.as_str(), stage = stage.as_str(), "crawl stage started");

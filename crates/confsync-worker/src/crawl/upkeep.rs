@@ -74,8 +74,7 @@ impl Crawler {
             if let Some(reason) = queued {
                 // Left in the list for an operator to see.
                 skipped += 1;
-                let reason = format!("the dead letter cannot be redelivered: {reason}");
-                events::skipped(&target.cloud, ContentKind::Page, &letter.id, &reason);
+                events::letter_not_redelivered(&target.cloud, &letter.id, &reason);
             }
         }
         sink.flush().await?;
