@@ -49,7 +49,7 @@ pub(crate) async fn crawl(
         _ => Policy::Full,
     };
     loop {
-        events::stage_started(&session.target.cloud, checkpoint.mode, checkpoint.stage);
+        events::stage_started(&session.target.key.cloud, checkpoint.mode, checkpoint.stage);
         match checkpoint.stage {
             CrawlStage::Spaces => session.list_spaces().await?,
             CrawlStage::Pages => Box::pin(stream::<Page>(session, &mut checkpoint, policy)).await?,
@@ -200,7 +200,11 @@ async fn save(session: &mut Session<'_>, checkpoint: &mut Checkpoint) -> Result<
     session
         .crawler
         .sites
-        .update(&session.target.grant, &session.target.cloud, &update)
+        .update(
+            &session.target.key.grant,
+            &session.target.key.cloud,
+            &update,
+        )
         .await?;
     Ok(())
 }
@@ -225,8 +229,16 @@ async fn finish(session: &mut Session<'_>, checkpoint: &Checkpoint) -> Result<()
     session
         .crawler
         .sites
-        .update(&session.target.grant, &session.target.cloud, &update)
+        .update(
+            &session.target.key.grant,
+            &session.target.key.cloud,
+            &update,
+        )
         .await?;
-    events::crawl_finished(&session.target.cloud, checkpoint.mode, &session.totals());
+    events::crawl_finished(
+        &session.target.key.cloud,
+        checkpoint.mode,
+        &session.totals(),
+    );
     Ok(())
 }

@@ -172,7 +172,11 @@ async fn commit(
     session
         .crawler
         .sites
-        .update(&session.target.grant, &session.target.cloud, &update)
+        .update(
+            &session.target.key.grant,
+            &session.target.key.cloud,
+            &update,
+        )
         .await?;
     Ok(())
 }

@@ -353,9 +353,7 @@ impl Crawler {
             format!("{url}/wiki")
         };
         Ok(Some(Target {
-            grant: job.grant_id.clone(),
             tenant: grant.tenant_id,
-            cloud: job.cloud_id.clone(),
             key: SiteKey::new(job.grant_id.clone(), job.cloud_id.clone()),
             site: SiteRef {
                 cloud_id: site.cloud_id,
@@ -408,7 +406,7 @@ impl Crawler {
         }
         let began = Instant::now();
         let started = self.clock.now();
-        let state = match self.sites.state(&target.grant, &target.cloud).await {
+        let state = match self.sites.state(&target.key.grant, &target.key.cloud).await {
             Ok(state) => state,
             Err(error) => return Ran::failed(job.mode, error.into()),
         };
@@ -448,7 +446,7 @@ impl Crawler {
         };
         match result {
             Ok(counters) => {
-                events::upkeep_finished(&target.cloud, mode, &counters);
+                events::upkeep_finished(&target.key.cloud, mode, &counters);
                 Ran {
                     mode,
                     counters,
@@ -480,10 +478,13 @@ impl Crawler {
             Plan::Walk(mode, None) => Some(self.fresh_checkpoint(target, *mode, started).await?),
             Plan::Incremental => None,
         };
-        let tokens = Arc::new(GrantTokens::new(self.keeper.clone(), target.grant.clone()));
+        let tokens = Arc::new(GrantTokens::new(
+            self.keeper.clone(),
+            target.key.grant.clone(),
+        ));
         let client = self
             .confluence
-            .site(target.cloud.clone(), tokens)?
+            .site(target.key.cloud.clone(), tokens)?
             .with_priority(priority);
         let epoch = checkpoint.as_ref().map_or(state.epoch, |c| c.epoch);
         let mut session =
@@ -516,7 +517,7 @@ impl Crawler {
             ..SiteUpdate::default()
         };
         self.sites
-            .update(&target.grant, &target.cloud, &update)
+            .update(&target.key.grant, &target.key.cloud, &update)
             .await?;
         Ok(())
     }
@@ -528,7 +529,10 @@ impl Crawler {
         mode: SyncMode,
         started: DateTime<Utc>,
     ) -> Result<Checkpoint, CrawlError> {
-        let epoch = self.sites.next_epoch(&target.grant, &target.cloud).await?;
+        let epoch = self
+            .sites
+            .next_epoch(&target.key.grant, &target.key.cloud)
+            .await?;
         let checkpoint = Checkpoint {
             v: 1,
             mode,
@@ -544,7 +548,7 @@ impl Crawler {
             ..SiteUpdate::default()
         };
         self.sites
-            .update(&target.grant, &target.cloud, &update)
+            .update(&target.key.grant, &target.key.cloud, &update)
             .await?;
         Ok(checkpoint)
     }
@@ -573,7 +577,11 @@ impl Crawler {
         }
         update.poll_interval_secs = Some(next_interval(&self.settings, state, changed).as_secs());
         self.sites
-            .update(&session.target.grant, &session.target.cloud, &update)
+            .update(
+                &session.target.key.grant,
+                &session.target.key.cloud,
+                &update,
+            )
             .await?;
         Ok(())
     }

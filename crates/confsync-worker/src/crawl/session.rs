@@ -26,7 +26,7 @@ use confsync_core::build::{BuildContext, ParentMap};
 use confsync_core::content::{BlogPost, FooterComment, InlineComment, Label, Page};
 use confsync_core::document::{Document, SiteRef, SpaceRef};
 use confsync_core::jobs::SyncMode;
-use confsync_core::{CloudId, ContentId, ContentKind, GrantId, SpaceId, TenantId};
+use confsync_core::{ContentId, ContentKind, SpaceId, TenantId};
 use confsync_store::SiteKey;
 use confsync_store::directory::SpaceEntry;
 use confsync_store::known::{Container, KnownEntry};
@@ -72,11 +72,9 @@ pub(crate) enum Policy {
 /// The site a session crawls.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    pub grant: GrantId,
     pub tenant: TenantId,
-    pub cloud: CloudId,
-    /// The grant's view of the site: the scope of its known map, deferred
-    /// items and dead letters.
+    /// The grant and the site (`key.grant`, `key.cloud`): the scope of the
+    /// crawl state, known map, deferred items and dead letters.
     pub key: SiteKey,
     pub site: SiteRef,
     /// The site's web base (`https://x.atlassian.net/wiki`) for document URLs.
@@ -104,7 +102,7 @@ pub(crate) struct Session<'a> {
 impl std::fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("site", &self.target.cloud)
+            .field("site", &self.target.key.cloud)
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -160,7 +158,7 @@ impl<'a> Session<'a> {
         );
         let spaces = crawler
             .directory
-            .spaces(&target.cloud)
+            .spaces(&target.key.cloud)
             .await?
             .into_iter()
             .filter_map(|(id, entry)| Some((id.clone(), space_ref(&id, entry)?)))
@@ -231,7 +229,7 @@ impl<'a> Session<'a> {
                 .collect();
             self.crawler
                 .directory
-                .put_spaces(&self.target.cloud, &entries)
+                .put_spaces(&self.target.key.cloud, &entries)
                 .await?;
             for (id, entry) in entries {
                 if let Some(space) = space_ref(&id, entry) {
@@ -447,7 +445,7 @@ impl<'a> Session<'a> {
         let built = {
             let ctx = BuildContext {
                 tenant_id: &self.target.tenant,
-                grant_id: &self.target.grant,
+                grant_id: &self.target.key.grant,
                 site: &self.target.site,
                 web_base: &self.target.web_base,
                 space: space.as_ref(),
@@ -535,13 +533,13 @@ impl<'a> Session<'a> {
             .deferred
             .put(&self.target.key, item.kind.as_str(), &item.id, &value)
             .await?;
-        events::deferred(&self.target.cloud, item.kind, &item.id);
+        events::deferred(&self.target.key.cloud, item.kind, &item.id);
         Ok(())
     }
 
     fn skip(&mut self, item: &Item, reason: &str) -> Result<(), CrawlError> {
         self.counters.skipped += 1;
-        events::skipped(&self.target.cloud, item.kind, &item.id, reason);
+        events::skipped(&self.target.key.cloud, item.kind, &item.id, reason);
         Ok(())
     }
 
@@ -559,7 +557,7 @@ impl<'a> Session<'a> {
         if stashed == 0 {
             return Ok(());
         }
-        events::building_deferred(&self.target.cloud, kind, stashed);
+        events::building_deferred(&self.target.key.cloud, kind, stashed);
         // A listing page's worth at a time: the stash may be large, and its
         // items carry their bodies.
         let chunk = self.crawler.settings.page_limit.get() as usize;
@@ -577,7 +575,7 @@ impl<'a> Session<'a> {
                     Err(error) => {
                         self.counters.skipped += 1;
                         let reason = format!("its set-aside copy cannot be read: {error}");
-                        events::skipped(&self.target.cloud, kind, &id, &reason);
+                        events::skipped(&self.target.key.cloud, kind, &id, &reason);
                     }
                 }
             }
@@ -595,7 +593,7 @@ impl<'a> Session<'a> {
     fn progress(&mut self) {
         if self.counters.seen >= self.next_progress {
             self.next_progress = self.counters.seen + PROGRESS_EVERY;
-            events::progress(&self.target.cloud, self.mode, &self.totals());
+            events::progress(&self.target.key.cloud, self.mode, &self.totals());
         }
     }
 }

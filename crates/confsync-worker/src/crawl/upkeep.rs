@@ -47,7 +47,11 @@ impl Crawler {
         cancel: &CancellationToken,
     ) -> Result<CrawlCounters, CrawlError> {
         let letters = self.dead.list(&target.key).await?;
-        let epoch = self.sites.state(&target.grant, &target.cloud).await?.epoch;
+        let epoch = self
+            .sites
+            .state(&target.key.grant, &target.key.cloud)
+            .await?
+            .epoch;
         let mut sink = self.upkeep_sink(target, true);
         let mut skipped = 0;
         for letter in letters {
@@ -74,7 +78,7 @@ impl Crawler {
             if let Some(reason) = queued {
                 // Left in the list for an operator to see.
                 skipped += 1;
-                events::letter_not_redelivered(&target.cloud, &letter.id, &reason);
+                events::letter_not_redelivered(&target.key.cloud, &letter.id, &reason);
             }
         }
         sink.flush().await?;
@@ -176,7 +180,7 @@ impl Crawler {
         let upserts: Vec<&str> = upserts.iter().map(String::as_str).collect();
         self.dead.remove_many(&target.key, &upserts).await?;
         self.sites
-            .forget_crawl(&target.grant, &target.cloud)
+            .forget_crawl(&target.key.grant, &target.key.cloud)
             .await?;
         Ok(sink.counters)
     }
